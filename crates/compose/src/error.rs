@@ -1,0 +1,45 @@
+//! Errors from compose and docker, each saying what to do next.
+
+use std::fmt;
+
+/// Why a compose operation failed.
+#[derive(Debug, Clone)]
+pub enum ComposeError {
+    /// Neither `docker compose` nor `docker-compose` runs.
+    NotInstalled { detail: String },
+    /// The Docker engine does not answer.
+    EngineUnreachable { docker_host: Option<String>, detail: String },
+    /// A compose or docker command exited non-zero.
+    CommandFailed { command: String, detail: String },
+    /// drydock refused to build a command (it would touch the database or a volume).
+    Refused { reason: String },
+    /// Services did not become healthy: exited, unhealthy, or the wait timed out.
+    NotHealthy { report: String },
+    /// Output of docker could not be understood.
+    Unexpected { detail: String },
+}
+
+impl fmt::Display for ComposeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ComposeError::NotInstalled { detail } => write!(
+                f,
+                "neither `docker compose` nor `docker-compose` works ({detail}): install Docker Compose, or run `cargo xtask test` once on Debian to provision it"
+            ),
+            ComposeError::EngineUnreachable { docker_host: Some(host), detail } => write!(
+                f,
+                "the Docker engine at {host} does not answer ({detail}): check that it runs and that `docker-host` in Cargo.toml is right"
+            ),
+            ComposeError::EngineUnreachable { docker_host: None, detail } => write!(
+                f,
+                "the Docker engine is not running ({detail}): start it (`sudo systemctl start docker`, or `sudo dockerd &`) and try again"
+            ),
+            ComposeError::CommandFailed { command, detail } => write!(f, "`{command}` failed: {detail}"),
+            ComposeError::Refused { reason } => write!(f, "refused: {reason}"),
+            ComposeError::NotHealthy { report } => write!(f, "services did not become healthy:\n{report}"),
+            ComposeError::Unexpected { detail } => write!(f, "unexpected output from docker: {detail}"),
+        }
+    }
+}
+
+impl std::error::Error for ComposeError {}

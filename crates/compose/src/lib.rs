@@ -1,0 +1,24 @@
+//! Everything drydock does to compose services, for `docker compose` (v2) and
+//! `docker-compose` (v1), detected automatically (`DRYDOCK_COMPOSE=v1|v2` forces one).
+//!
+//! Runs: `docker compose` or `docker-compose` (config, build, stop, start, up,
+//! ps -q, logs, exec -T) and `docker` (version, inspect, logs, tag), never
+//! through a shell, with `DOCKER_HOST` set from the environment's `docker-host`.
+//!
+//! Reads state only from container ids (`ps -a -q`) and `docker inspect`:
+//! never from `ps` tables, version-specific JSON formats or name patterns.
+//!
+//! Never: stops, recreates or removes the database service (the app-service
+//! functions take [`config::AppServices`], which cannot contain it, and check
+//! again at run time); emits `down`, `rm`, `-v` or `--volumes` (every command
+//! passes an allow-list in [`program`]). Never prints: results are values.
+
+mod database;
+mod error;
+mod program;
+mod state;
+
+pub use database::{redact_url, DatabaseTarget};
+pub use error::ComposeError;
+pub use program::{short_id, Compose, Flavor};
+pub use state::{ContainerState, ServiceState};

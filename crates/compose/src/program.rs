@@ -1,0 +1,427 @@
+//! The compose program (v1 or v2), the allow-list every command passes, and the
+//! service operations built on them.
+
+use std::ffi::OsString;
+use std::time::{Duration, Instant};
+
+use config::{AppServices, Environment};
+
+use crate::state::{ContainerState, ServiceState};
+use crate::ComposeError;
+
+/// Which compose implementation runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    /// `docker compose` (the CLI plugin).
+    V2,
+    /// `docker-compose` (the Python tool).
+    V1,
+}
+
+impl Flavor {
+    /// Both flavors, v2 first.
+    pub const ALL: [Flavor; 2] = [Flavor::V2, Flavor::V1];
+
+    /// The program and its leading arguments.
+    fn program(self) -> (&'static str, &'static [&'static str]) {
+        match self {
+            Flavor::V2 => ("docker", &["compose"]),
+            Flavor::V1 => ("docker-compose", &[]),
+        }
+    }
+
+    /// `docker compose` or `docker-compose`, for messages.
+    pub fn command_name(self) -> &'static str {
+        match self {
+            Flavor::V2 => "docker compose",
+            Flavor::V1 => "docker-compose",
+        }
+    }
+
+    /// Does this flavor run here?
+    pub fn available(self) -> bool {
+        let (program, lead) = self.program();
+        let mut args: Vec<&str> = lead.to_vec();
+        args.push("version");
+        duct::cmd(program, args).stdout_null().stderr_null().unchecked().run().is_ok_and(|o| o.status.success())
+    }
+}
+
+/// The compose subcommands drydock may run. `down`, `rm`, `kill`, `restart`
+/// and friends are absent on purpose.
+const ALLOWED_SUBCOMMANDS: [&str; 9] = ["config", "build", "stop", "start", "up", "ps", "logs", "exec", "version"];
+
+/// Arguments no drydock command may carry (volume removal).
+const FORBIDDEN_ARGS: [&str; 3] = ["-v", "--volumes", "--remove-orphans"];
+
+/// Compose bound to one environment.
+#[derive(Debug, Clone)]
+pub struct Compose {
+    flavor: Flavor,
+    env: Environment,
+}
+
+impl Compose {
+    /// Detects the flavor: `DRYDOCK_COMPOSE` (`v1`/`v2`) if set, else v2 when
+    /// `docker compose version` works, else v1.
+    pub fn detect(env: &Environment) -> Result<Compose, ComposeError> {
+        let flavor = match std::env::var("DRYDOCK_COMPOSE").ok().as_deref() {
+            Some("v2") | Some("docker compose") => Flavor::V2,
+            Some("v1") | Some("docker-compose") => Flavor::V1,
+            Some(other) if !other.is_empty() => {
+                return Err(ComposeError::NotInstalled {
+                    detail: format!("DRYDOCK_COMPOSE={other} is neither v1 nor v2"),
+                })
+            }
+            _ if Flavor::V2.available() => Flavor::V2,
+            _ if Flavor::V1.available() => Flavor::V1,
+            _ => return Err(ComposeError::NotInstalled { detail: "`docker compose version` failed".into() }),
+        };
+        Ok(Compose::with_flavor(env, flavor))
+    }
+
+    /// Compose with a given flavor (tests run both).
+    pub fn with_flavor(env: &Environment, flavor: Flavor) -> Compose {
+        Compose { flavor, env: env.clone() }
+    }
+
+    /// The flavor in use.
+    pub fn flavor(&self) -> Flavor {
+        self.flavor
+    }
+
+    /// The environment this compose is bound to.
+    pub fn environment(&self) -> &Environment {
+        &self.env
+    }
+
+    /// A compose command: program, `-f` files, `-p` project, then `args`.
+    /// Refuses subcommands outside the allow-list and volume-removing flags.
+    fn command(&self, args: &[&str]) -> Result<duct::Expression, ComposeError> {
+        let sub = args.first().copied().unwrap_or_default();
+        if !ALLOWED_SUBCOMMANDS.contains(&sub) {
+            return Err(ComposeError::Refused { reason: format!("compose subcommand `{sub}` is not one drydock runs") });
+        }
+        if let Some(bad) = args.iter().find(|a| FORBIDDEN_ARGS.contains(a)) {
+            return Err(ComposeError::Refused { reason: format!("compose flag `{bad}` would remove data") });
+        }
+        let (program, lead) = self.flavor.program();
+        let mut argv: Vec<OsString> = lead.iter().map(OsString::from).collect();
+        for file in &self.env.compose_files {
+            argv.push("-f".into());
+            argv.push(file.as_os_str().to_owned());
+        }
+        if let Some(project) = &self.env.project_name {
+            argv.push("-p".into());
+            argv.push(project.into());
+        }
+        argv.extend(args.iter().map(OsString::from));
+        Ok(self.with_docker_host(duct::cmd(program, argv).dir(&self.env.root)))
+    }
+
+    /// A `docker` command (inspect, logs, tag, version) with `DOCKER_HOST` set.
+    pub(crate) fn docker(&self, args: &[&str]) -> duct::Expression {
+        self.with_docker_host(duct::cmd("docker", args))
+    }
+
+    fn with_docker_host(&self, expr: duct::Expression) -> duct::Expression {
+        match &self.env.docker_host {
+            Some(host) => expr.env("DOCKER_HOST", host),
+            None => expr,
+        }
+    }
+
+    /// Runs an expression to completion, returning stdout; on failure, the
+    /// error carries the last lines of stderr.
+    pub(crate) fn capture(&self, expr: duct::Expression, shown: &str) -> Result<String, ComposeError> {
+        let out = expr
+            .stdin_null()
+            .stdout_capture()
+            .stderr_capture()
+            .unchecked()
+            .run()
+            .map_err(|e| ComposeError::CommandFailed { command: shown.to_owned(), detail: e.to_string() })?;
+        if out.status.success() {
+            return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        Err(self.classify(shown, &stderr))
+    }
+
+    /// Turns a failed command's stderr into the most useful error.
+    fn classify(&self, shown: &str, stderr: &str) -> ComposeError {
+        let lower = stderr.to_lowercase();
+        if lower.contains("cannot connect to the docker daemon")
+            || lower.contains("is the docker daemon running")
+            || lower.contains("couldn't connect to docker daemon")
+            || lower.contains("error while fetching server api version")
+        {
+            return ComposeError::EngineUnreachable {
+                docker_host: self.env.docker_host.clone(),
+                detail: last_lines(stderr, 1),
+            };
+        }
+        ComposeError::CommandFailed { command: shown.to_owned(), detail: last_lines(stderr, 15) }
+    }
+
+    fn run(&self, args: &[&str]) -> Result<String, ComposeError> {
+        let shown = format!("{} {}", self.flavor.command_name(), args.join(" "));
+        self.capture(self.command(args)?, &shown)
+    }
+
+    /// Checks that the engine answers; the error says how to start it.
+    pub fn ping(&self) -> Result<(), ComposeError> {
+        self.capture(self.docker(&["version", "--format", "{{.Server.Version}}"]), "docker version").map(drop)
+    }
+
+    /// The services the compose files define (`config --services`); also
+    /// validates the compose files.
+    pub fn services(&self) -> Result<Vec<String>, ComposeError> {
+        let out = self.run(&["config", "--services"])?;
+        Ok(out.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect())
+    }
+
+    /// Validates the compose files and that every configured service is defined.
+    pub fn check(&self) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let defined = self.services()?;
+        self.env.check_services_defined(&defined)?;
+        Ok(())
+    }
+
+    /// Refuses a service list that contains the database service. The type
+    /// already rules this out; this is the run-time second lock.
+    fn app_args<'a>(&'a self, services: &'a AppServices) -> Result<Vec<&'a str>, ComposeError> {
+        let names: Vec<&str> = services.names().iter().map(String::as_str).collect();
+        if names.contains(&self.env.database_service.as_str()) || names.is_empty() {
+            return Err(ComposeError::Refused {
+                reason: format!("the database service `{}` is never stopped or recreated", self.env.database_service),
+            });
+        }
+        Ok(names)
+    }
+
+    /// Builds the images of `services`; stops nothing.
+    pub fn build(&self, services: &AppServices) -> Result<(), ComposeError> {
+        let mut args = vec!["build"];
+        args.extend(self.app_args(services)?);
+        self.run(&args).map(drop)
+    }
+
+    /// Stops `services` (never the database).
+    pub fn stop(&self, services: &AppServices) -> Result<(), ComposeError> {
+        let mut args = vec!["stop"];
+        args.extend(self.app_args(services)?);
+        self.run(&args).map(drop)
+    }
+
+    /// Starts `services` without touching their dependencies and without
+    /// building: `up -d --no-deps --no-build`, recreating containers whose
+    /// image or configuration changed; with `force_recreate`, all of them.
+    pub fn up(&self, services: &AppServices, force_recreate: bool) -> Result<(), ComposeError> {
+        let mut args = vec!["up", "-d", "--no-deps", "--no-build"];
+        if force_recreate {
+            args.push("--force-recreate");
+        }
+        args.extend(self.app_args(services)?);
+        self.run(&args).map(drop)
+    }
+
+    /// Starts the database service only if it is not running: `start` an
+    /// existing stopped container (never recreate it), or create it when none
+    /// exists (first deploy). Returns whether anything was started.
+    pub fn start_database_if_stopped(&self) -> Result<bool, ComposeError> {
+        let db = self.env.database_service.clone();
+        let containers = self.containers(&db)?;
+        if containers.iter().any(|c| c.status == "running") {
+            return Ok(false);
+        }
+        if containers.is_empty() {
+            self.run(&["up", "-d", "--no-deps", "--no-build", &db])?;
+        } else {
+            self.run(&["start", &db])?;
+        }
+        Ok(true)
+    }
+
+    /// Ids of the service's containers, running or not (one-off `run`
+    /// containers excluded).
+    pub fn container_ids(&self, service: &str) -> Result<Vec<String>, ComposeError> {
+        let out = self.run(&["ps", "-a", "-q", service])?;
+        Ok(out.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect())
+    }
+
+    /// The service's containers, read with `docker inspect`.
+    pub fn containers(&self, service: &str) -> Result<Vec<ContainerState>, ComposeError> {
+        let ids = self.container_ids(service)?;
+        let mut all = self.inspect(&ids)?;
+        all.retain(|c| !c.oneoff);
+        Ok(all)
+    }
+
+    /// `docker inspect` of the given containers.
+    pub fn inspect(&self, ids: &[String]) -> Result<Vec<ContainerState>, ComposeError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut args = vec!["inspect"];
+        args.extend(ids.iter().map(String::as_str));
+        let out = self.capture(self.docker(&args), "docker inspect")?;
+        ContainerState::parse_inspect(&out)
+    }
+
+    /// State of every configured service: the database first, then the app services.
+    pub fn states(&self) -> Result<Vec<ServiceState>, ComposeError> {
+        self.env
+            .configured_services()
+            .into_iter()
+            .map(|service| Ok(ServiceState { containers: self.containers(&service)?, service }))
+            .collect()
+    }
+
+    /// Waits until every container of `services` is running and healthy (or
+    /// running, where no healthcheck is defined). Fails at once on an exited
+    /// or unhealthy container, and after `timeout` otherwise; the error names
+    /// each container that is not ready, with its last log lines.
+    pub fn wait_healthy(&self, services: &[String], timeout: Duration) -> Result<(), ComposeError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let mut waiting = Vec::new();
+            let mut failed = Vec::new();
+            for service in services {
+                let containers = self.containers(service)?;
+                if containers.is_empty() {
+                    waiting.push(format!("{service}: no container"));
+                }
+                for c in containers {
+                    if c.is_ready() {
+                        continue;
+                    }
+                    let line = format!("{service} ({}): {}", short_id(&c.id), c.describe());
+                    if c.has_failed() {
+                        failed.push((line, c.id.clone()));
+                    } else {
+                        waiting.push(line);
+                    }
+                }
+            }
+            if !failed.is_empty() {
+                return Err(ComposeError::NotHealthy { report: self.report(&failed, "") });
+            }
+            if waiting.is_empty() {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                let mut report = self.report(&[], &format!("timed out after {} s", timeout.as_secs()));
+                for w in &waiting {
+                    report.push_str(&format!("\n  {w}"));
+                }
+                for service in services {
+                    for c in self.containers(service).unwrap_or_default() {
+                        if !c.is_ready() {
+                            report.push_str(&format!("\n  last log lines of {service}:\n{}", self.last_log_lines(&c.id, 10)));
+                        }
+                    }
+                }
+                return Err(ComposeError::NotHealthy { report });
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
+    fn report(&self, failed: &[(String, String)], head: &str) -> String {
+        let mut report = head.to_owned();
+        for (line, id) in failed {
+            if !report.is_empty() {
+                report.push('\n');
+            }
+            report.push_str(&format!("  {line}\n  last log lines:\n{}", self.last_log_lines(id, 10)));
+        }
+        report
+    }
+
+    /// The last `n` log lines of a container, indented, for error reports.
+    pub fn last_log_lines(&self, id: &str, n: usize) -> String {
+        let tail = n.to_string();
+        let out = self
+            .docker(&["logs", "--tail", &tail, id])
+            .stdin_null()
+            .stderr_to_stdout()
+            .stdout_capture()
+            .unchecked()
+            .run();
+        match out {
+            Ok(out) => String::from_utf8_lossy(&out.stdout).lines().map(|l| format!("    | {l}\n")).collect(),
+            Err(e) => format!("    (no logs: {e})\n"),
+        }
+    }
+
+    /// `logs` of the given services (all configured ones when empty), for the
+    /// caller to run with its own stdout.
+    pub fn logs(&self, services: &[String], follow: bool, tail: Option<usize>) -> Result<duct::Expression, ComposeError> {
+        let tail = tail.map(|n| n.to_string());
+        let mut args = vec!["logs", "--no-color"];
+        if follow {
+            args.push("--follow");
+        }
+        if let Some(tail) = &tail {
+            args.push("--tail");
+            args.push(tail);
+        }
+        args.extend(services.iter().map(String::as_str));
+        self.command(&args)
+    }
+
+    /// `exec -T <service> <argv...>`: no TTY, stdin and stdout free for the
+    /// caller to stream. Environment variables named in `env_names` are passed
+    /// through from drydock's own environment (values never enter argv).
+    pub fn exec(&self, service: &str, argv: &[&str], env_names: &[&str]) -> Result<duct::Expression, ComposeError> {
+        let mut args = vec!["exec", "-T"];
+        for name in env_names {
+            args.push("-e");
+            args.push(name);
+        }
+        args.push(service);
+        args.extend(argv);
+        self.command(&args)
+    }
+
+    /// Tags an image (used to keep the previous app images for rollback).
+    pub fn tag_image(&self, image_id: &str, tag: &str) -> Result<(), ComposeError> {
+        self.capture(self.docker(&["tag", image_id, tag]), "docker tag").map(drop)
+    }
+}
+
+/// The first 12 characters of a container id.
+pub fn short_id(id: &str) -> &str {
+    &id[..id.len().min(12)]
+}
+
+fn last_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env() -> Environment {
+        let root = camino::Utf8PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let text = r#"
+[workspace.metadata.deploy.environments.t]
+compose-files = ["demo/docker-compose.yml"]
+database-service = "postgres"
+app-services = ["api"]
+"#;
+        config::Config::parse(&root, text).unwrap().environment("t").unwrap()
+    }
+
+    #[test]
+    fn destructive_subcommands_and_flags_are_unrepresentable() {
+        let compose = Compose::with_flavor(&env(), Flavor::V2);
+        for args in [&["down"][..], &["rm", "-f"], &["kill"], &["restart"], &["up", "-d", "--remove-orphans"], &["down", "-v"], &["stop", "-v"]] {
+            assert!(matches!(compose.command(args), Err(ComposeError::Refused { .. })), "{args:?}");
+        }
+        assert!(compose.command(&["stop", "api"]).is_ok());
+    }
+}

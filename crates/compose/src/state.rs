@@ -1,0 +1,201 @@
+//! Container state as `docker inspect` reports it.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::ComposeError;
+
+/// One container, from `docker inspect`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerState {
+    /// Full container id.
+    pub id: String,
+    /// Container name, without the leading `/`.
+    pub name: String,
+    /// `com.docker.compose.service` label.
+    pub service: String,
+    /// `State.Status`: created, running, paused, restarting, removing, exited, dead.
+    pub status: String,
+    /// `State.Health.Status` (starting, healthy, unhealthy), if a healthcheck is defined.
+    pub health: Option<String>,
+    /// `State.StartedAt` (RFC 3339, as docker prints it).
+    pub started_at: String,
+    /// `State.ExitCode`.
+    pub exit_code: i64,
+    /// `Config.Image`: the image reference the container was created from.
+    pub image: String,
+    /// `Image`: the image id.
+    pub image_id: String,
+    /// A one-off `compose run` container.
+    pub oneoff: bool,
+    /// `Config.Env`, as `NAME=value` lines. May hold secrets: never print.
+    pub(crate) env: Vec<String>,
+    /// IP address per network name.
+    pub(crate) networks: BTreeMap<String, String>,
+    /// Published host ports per container port (`5432/tcp` → `5433`).
+    pub(crate) ports: BTreeMap<String, String>,
+    /// Mounts: (type, source name or path, destination).
+    pub mounts: Vec<(String, String, String)>,
+}
+
+/// A configured service and its containers.
+#[derive(Debug, Clone)]
+pub struct ServiceState {
+    /// The service name.
+    pub service: String,
+    /// Its containers (usually one; none when never created).
+    pub containers: Vec<ContainerState>,
+}
+
+impl ContainerState {
+    /// Running, and healthy where a healthcheck is defined.
+    pub fn is_ready(&self) -> bool {
+        self.status == "running" && self.health.as_deref().is_none_or(|h| h == "healthy")
+    }
+
+    /// Exited, dead, or reported unhealthy: waiting longer will not help.
+    pub fn has_failed(&self) -> bool {
+        matches!(self.status.as_str(), "exited" | "dead") || self.health.as_deref() == Some("unhealthy")
+    }
+
+    /// `running (healthy)`, `exited (code 1)`, ...
+    pub fn describe(&self) -> String {
+        match (&self.health, self.status.as_str()) {
+            (_, "exited") => format!("exited (code {})", self.exit_code),
+            (Some(h), s) => format!("{s} ({h})"),
+            (None, s) => s.to_owned(),
+        }
+    }
+
+    /// The value of an environment variable of the container.
+    pub(crate) fn env_var(&self, name: &str) -> Option<&str> {
+        self.env.iter().find_map(|kv| kv.strip_prefix(name).and_then(|rest| rest.strip_prefix('=')))
+    }
+
+    pub(crate) fn parse_inspect(json: &str) -> Result<Vec<ContainerState>, ComposeError> {
+        let raw: Vec<RawContainer> = serde_json::from_str(json)
+            .map_err(|e| ComposeError::Unexpected { detail: format!("docker inspect: {e}") })?;
+        Ok(raw.into_iter().map(RawContainer::into_state).collect())
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RawContainer {
+    id: String,
+    name: String,
+    image: String,
+    state: RawState,
+    config: RawConfig,
+    network_settings: RawNetworkSettings,
+    #[serde(default)]
+    mounts: Vec<RawMount>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RawState {
+    status: String,
+    #[serde(default)]
+    exit_code: i64,
+    #[serde(default)]
+    started_at: String,
+    health: Option<RawHealth>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RawHealth {
+    status: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RawConfig {
+    image: String,
+    #[serde(default)]
+    env: Option<Vec<String>>,
+    #[serde(default)]
+    labels: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RawNetworkSettings {
+    #[serde(default)]
+    networks: Option<BTreeMap<String, RawNetwork>>,
+    #[serde(default)]
+    ports: Option<BTreeMap<String, Option<Vec<RawBinding>>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RawNetwork {
+    #[serde(rename = "IPAddress", default)]
+    ip_address: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RawBinding {
+    #[serde(default)]
+    host_port: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RawMount {
+    #[serde(rename = "Type", default)]
+    kind: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    source: String,
+    #[serde(default)]
+    destination: String,
+}
+
+impl RawContainer {
+    fn into_state(self) -> ContainerState {
+        let labels = self.config.labels.unwrap_or_default();
+        let networks = self
+            .network_settings
+            .networks
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(_, n)| !n.ip_address.is_empty())
+            .map(|(name, n)| (name, n.ip_address))
+            .collect();
+        let ports = self
+            .network_settings
+            .ports
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(port, bindings)| {
+                let first = bindings?.into_iter().find(|b| !b.host_port.is_empty())?;
+                Some((port, first.host_port))
+            })
+            .collect();
+        ContainerState {
+            id: self.id,
+            name: self.name.trim_start_matches('/').to_owned(),
+            service: labels.get("com.docker.compose.service").cloned().unwrap_or_default(),
+            status: self.state.status,
+            health: self.state.health.map(|h| h.status),
+            started_at: self.state.started_at,
+            exit_code: self.state.exit_code,
+            image: self.config.image,
+            image_id: self.image,
+            oneoff: labels.get("com.docker.compose.oneoff").is_some_and(|v| v.eq_ignore_ascii_case("true")),
+            env: self.config.env.unwrap_or_default(),
+            networks,
+            ports,
+            mounts: self
+                .mounts
+                .into_iter()
+                .map(|m| (m.kind, m.name.unwrap_or(m.source), m.destination))
+                .collect(),
+        }
+    }
+}
