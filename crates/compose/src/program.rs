@@ -1,6 +1,7 @@
 //! The compose program (v1 or v2), the allow-list every command passes, and the
 //! service operations built on them.
 
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::time::{Duration, Instant};
 
@@ -284,34 +285,41 @@ impl Compose {
     /// each container that is not ready, with its last log lines.
     pub fn wait_healthy(&self, services: &[String], timeout: Duration) -> Result<(), ComposeError> {
         let deadline = Instant::now() + timeout;
+        // A container counts as ready when two polls in a row see it ready with
+        // the same start time and restart count, so a crash loop between polls
+        // (restart policies) is not mistaken for a healthy service.
+        let mut previous: BTreeMap<String, (String, i64)> = BTreeMap::new();
         loop {
             let mut waiting = Vec::new();
             let mut failed = Vec::new();
+            let mut seen = BTreeMap::new();
             for service in services {
                 let containers = self.containers(service)?;
                 if containers.is_empty() {
                     waiting.push(format!("{service}: no container"));
                 }
                 for c in containers {
-                    if c.is_ready() {
-                        continue;
-                    }
+                    let identity = (c.started_at.clone(), c.restart_count);
+                    let before = previous.get(&c.id);
+                    let restarted = before.is_some_and(|(_, count)| c.restart_count > *count);
                     let line = format!("{service} ({}): {}", short_id(&c.id), c.describe());
-                    if c.has_failed() {
+                    if c.has_failed() || restarted {
                         failed.push((line, c.id.clone()));
-                    } else {
+                    } else if !c.is_ready() || before != Some(&identity) {
                         waiting.push(line);
                     }
+                    seen.insert(c.id.clone(), identity);
                 }
             }
+            previous = seen;
             if !failed.is_empty() {
-                return Err(ComposeError::NotHealthy { report: self.report(&failed, "") });
+                return Err(ComposeError::NotHealthy { report: self.report(&failed) });
             }
             if waiting.is_empty() {
                 return Ok(());
             }
             if Instant::now() >= deadline {
-                let mut report = self.report(&[], &format!("timed out after {} s", timeout.as_secs()));
+                let mut report = format!("timed out after {} s", timeout.as_secs());
                 for w in &waiting {
                     report.push_str(&format!("\n  {w}"));
                 }
@@ -328,8 +336,8 @@ impl Compose {
         }
     }
 
-    fn report(&self, failed: &[(String, String)], head: &str) -> String {
-        let mut report = head.to_owned();
+    fn report(&self, failed: &[(String, String)]) -> String {
+        let mut report = String::new();
         for (line, id) in failed {
             if !report.is_empty() {
                 report.push('\n');

@@ -29,6 +29,8 @@ pub struct ContainerState {
     pub image_id: String,
     /// A one-off `compose run` container.
     pub oneoff: bool,
+    /// `RestartCount`: how often the engine restarted it (restart policy).
+    pub restart_count: i64,
     /// `Config.Env`, as `NAME=value` lines. May hold secrets: never print.
     pub(crate) env: Vec<String>,
     /// IP address per network name.
@@ -54,9 +56,10 @@ impl ContainerState {
         self.status == "running" && self.health.as_deref().is_none_or(|h| h == "healthy")
     }
 
-    /// Exited, dead, or reported unhealthy: waiting longer will not help.
+    /// Exited, dead, restarting (a crash loop) or reported unhealthy: waiting
+    /// longer will not help.
     pub fn has_failed(&self) -> bool {
-        matches!(self.status.as_str(), "exited" | "dead") || self.health.as_deref() == Some("unhealthy")
+        matches!(self.status.as_str(), "exited" | "dead" | "restarting") || self.health.as_deref() == Some("unhealthy")
     }
 
     /// `running (healthy)`, `exited (code 1)`, ...
@@ -86,6 +89,8 @@ struct RawContainer {
     id: String,
     name: String,
     image: String,
+    #[serde(default)]
+    restart_count: i64,
     state: RawState,
     config: RawConfig,
     network_settings: RawNetworkSettings,
@@ -188,6 +193,7 @@ impl RawContainer {
             image: self.config.image,
             image_id: self.image,
             oneoff: labels.get("com.docker.compose.oneoff").is_some_and(|v| v.eq_ignore_ascii_case("true")),
+            restart_count: self.restart_count,
             env: self.config.env.unwrap_or_default(),
             networks,
             ports,

@@ -1,0 +1,74 @@
+//! Stop, recreate and start app services; the database keeps its id and `StartedAt`.
+
+use compose::Flavor;
+use testbench::Stack;
+
+fn stop_leaves_database_running(flavor: Flavor) {
+    let stack = Stack::new("stop", flavor);
+    stack.up();
+    let db_before = stack.db_identity();
+    stack.compose.stop(&stack.env.app_services).unwrap();
+    for app in stack.env.app_services.names() {
+        let containers = stack.compose.containers(app).unwrap();
+        assert!(containers.iter().all(|c| c.status == "exited"), "{app}: {containers:?}");
+    }
+    assert_eq!(stack.db_identity(), db_before, "database container changed");
+    assert_eq!(stack.psql("SELECT 1"), "1");
+}
+
+fn recreate_gives_new_ids_and_leaves_database(flavor: Flavor) {
+    let stack = Stack::new("recreate", flavor);
+    stack.up();
+    let db_before = stack.db_identity();
+    let api_before = stack.compose.container_ids("api").unwrap();
+    stack.compose.build(&stack.env.app_services).unwrap();
+    stack.compose.stop(&stack.env.app_services).unwrap();
+    stack.compose.up(&stack.env.app_services, true).unwrap();
+    let all: Vec<String> = stack.env.app_services.names().to_vec();
+    stack.compose.wait_healthy(&all, std::time::Duration::from_secs(60)).unwrap();
+    let api_after = stack.compose.container_ids("api").unwrap();
+    assert_eq!(api_after.len(), 1);
+    assert_ne!(api_before, api_after, "api was not recreated");
+    assert_eq!(stack.db_identity(), db_before, "database container changed");
+}
+
+fn database_start_is_start_not_recreate(flavor: Flavor) {
+    let stack = Stack::new("dbstart", flavor);
+    // First deploy: no database container yet, so it is created.
+    assert!(stack.compose.start_database_if_stopped().unwrap());
+    stack.compose.wait_healthy(&["postgres".into()], std::time::Duration::from_secs(60)).unwrap();
+    let first = stack.db_identity();
+    // Already running: nothing happens.
+    assert!(!stack.compose.start_database_if_stopped().unwrap());
+    assert_eq!(stack.db_identity(), first);
+}
+
+#[test]
+fn v2_stop_leaves_database_running() {
+    stop_leaves_database_running(Flavor::V2);
+}
+
+#[test]
+fn v1_stop_leaves_database_running() {
+    stop_leaves_database_running(Flavor::V1);
+}
+
+#[test]
+fn v2_recreate_gives_new_ids_and_leaves_database() {
+    recreate_gives_new_ids_and_leaves_database(Flavor::V2);
+}
+
+#[test]
+fn v1_recreate_gives_new_ids_and_leaves_database() {
+    recreate_gives_new_ids_and_leaves_database(Flavor::V1);
+}
+
+#[test]
+fn v2_database_start_is_start_not_recreate() {
+    database_start_is_start_not_recreate(Flavor::V2);
+}
+
+#[test]
+fn v1_database_start_is_start_not_recreate() {
+    database_start_is_start_not_recreate(Flavor::V1);
+}
