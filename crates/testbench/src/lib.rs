@@ -6,6 +6,9 @@
 //! fixture created (containers, networks, volumes and images labelled with its
 //! own unique project name), never anything of another project.
 
+pub mod cluster;
 mod stack;
+
+pub use cluster::{Cluster, Database, Durability};
 
 pub use stack::{require_bench, Stack};

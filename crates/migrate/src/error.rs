@@ -1,0 +1,147 @@
+//! What can go wrong, each saying what to do next; [`Problem`]s are what the plan refuses.
+
+use std::fmt;
+use std::time::Duration;
+
+use camino::Utf8PathBuf;
+
+use crate::lock::LockHolder;
+use crate::mode::{Mode, ScriptError};
+
+/// Why a migrate operation stopped.
+#[derive(Debug)]
+pub enum MigrateError {
+    /// The migrations folder or one of its files cannot be used.
+    Folder { path: Utf8PathBuf, reason: String },
+    /// `migration_lock.toml` names another provider (or none).
+    LockFile {
+        path: Utf8PathBuf,
+        provider: Option<String>,
+    },
+    /// The database cannot be reached.
+    Connect { reason: String },
+    /// A bookkeeping query failed (not a migration).
+    Database { doing: String, reason: String },
+    /// Another session held the advisory lock until the deadline.
+    LockTimeout {
+        waited: Duration,
+        holder: Option<LockHolder>,
+    },
+    /// Validation found problems: nothing was changed.
+    Refused(Vec<Problem>),
+    /// A migration failed. Earlier migrations of the run stay applied.
+    Failed {
+        name: String,
+        mode: Mode,
+        /// The server's message, with the line in `migration.sql` when known.
+        error: String,
+    },
+    /// `resolve` cannot do what was asked.
+    Resolve { name: String, reason: String },
+}
+
+/// One reason to refuse a deploy, found before any change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// A row with neither `finished_at` nor `rolled_back_at` (Prisma's P3009).
+    Failed { name: String, logs: Option<String> },
+    /// An applied migration's file changed since (line endings aside).
+    Drift { name: String, path: Utf8PathBuf },
+    /// An applied migration has no folder.
+    Missing { name: String },
+    /// A pending migration sorts before the latest applied one.
+    OutOfOrder {
+        name: String,
+        latest_applied: String,
+    },
+    /// The schema has objects but no `_prisma_migrations` table (Prisma's P3005).
+    NotEmpty { schema: String, objects: i64 },
+    /// A pending migration's script cannot be sent safely.
+    Script {
+        name: String,
+        path: Utf8PathBuf,
+        error: ScriptError,
+    },
+}
+
+impl fmt::Display for MigrateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MigrateError::Folder { path, reason } => write!(f, "cannot use {path}: {reason}"),
+            MigrateError::LockFile { path, provider: Some(p) } => write!(
+                f,
+                "{path} says provider = \"{p}\", but drydock migrates PostgreSQL: set it to \"postgresql\" if these migrations were written for PostgreSQL, else point `migrations` at the right folder"
+            ),
+            MigrateError::LockFile { path, provider: None } => {
+                write!(f, "{path} names no provider: add the line `provider = \"postgresql\"`")
+            }
+            MigrateError::Connect { reason } => {
+                write!(f, "cannot connect to the database ({reason}): check that it runs, or set DATABASE_URL")
+            }
+            MigrateError::Database { doing, reason } => write!(f, "cannot {doing}: {reason}"),
+            MigrateError::LockTimeout { waited, holder } => {
+                write!(f, "another session held the migration lock (advisory lock {}) for {} s", crate::lock::KEY, waited.as_secs())?;
+                match holder {
+                    Some(h) => write!(
+                        f,
+                        " ({h}): wait for it to finish and retry, raise `migrate-lock-wait`, or if it is a ghost end it with `SELECT pg_terminate_backend({})`",
+                        h.pid
+                    ),
+                    None => write!(f, ": retry, or raise `migrate-lock-wait`"),
+                }
+            }
+            MigrateError::Refused(problems) => {
+                write!(f, "refusing to migrate, nothing was changed:")?;
+                for p in problems {
+                    write!(f, "\n  - {p}")?;
+                }
+                Ok(())
+            }
+            MigrateError::Failed { name, mode: Mode::Transaction, error } => write!(
+                f,
+                "migration {name} failed and was rolled back, nothing of it remains (an audit row with rolled_back_at records the attempt): {error}; fix {name}/migration.sql and run again"
+            ),
+            MigrateError::Failed { name, mode: Mode::NoTransaction, error } => write!(
+                f,
+                "migration {name} (no-tx) failed and may have left partial changes: {error}; its ledger row is marked failed, so nothing more is applied until you resolve it: undo its changes and run `cargo xtask migrate resolve --rolled-back {name} ENV`, or finish it by hand and run `cargo xtask migrate resolve --applied {name} ENV`"
+            ),
+            MigrateError::Resolve { name, reason } => write!(f, "cannot resolve {name}: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for MigrateError {}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Problem::Failed { name, logs } => {
+                write!(
+                    f,
+                    "migration {name} failed earlier and is not resolved (Prisma P3009): undo what it changed and run `cargo xtask migrate resolve --rolled-back {name} ENV`, or complete it by hand and run `cargo xtask migrate resolve --applied {name} ENV`"
+                )?;
+                if let Some(logs) = logs.as_deref().filter(|l| !l.is_empty()) {
+                    write!(f, "; it logged: {}", logs.lines().next().unwrap_or(""))?;
+                }
+                Ok(())
+            }
+            Problem::Drift { name, path } => write!(
+                f,
+                "{path} changed after migration {name} was applied (checksum differs): restore the file from version control, or pass --allow-drift if the change is cosmetic"
+            ),
+            Problem::Missing { name } => write!(
+                f,
+                "migration {name} is applied in the database but has no folder: restore it from version control, or pass --allow-missing"
+            ),
+            Problem::OutOfOrder { name, latest_applied } => write!(
+                f,
+                "pending migration {name} sorts before the applied {latest_applied}: rename its folder to a later timestamp, or pass --allow-out-of-order if it is independent"
+            ),
+            Problem::NotEmpty { schema, objects } => write!(
+                f,
+                "schema `{schema}` has {objects} objects but no _prisma_migrations table (Prisma P3005): to adopt this database, baseline it by marking each migration that already ran with `cargo xtask migrate resolve --applied NAME ENV`"
+            ),
+            Problem::Script { name: _, path, error } => write!(f, "{path}: {error}"),
+        }
+    }
+}

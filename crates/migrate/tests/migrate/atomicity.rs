@@ -1,0 +1,196 @@
+//! Failures: a transactional one leaves no trace; a no-tx one leaves a failed row until `resolve`.
+
+use migrate::{MigrateError, Mode, Problem, Resolution};
+
+use crate::support::{names, Fixture};
+
+#[tokio::test]
+async fn a_failure_in_the_third_statement_leaves_no_trace_of_the_first_two() {
+    let f = Fixture::new();
+    f.write("20240101000000_ok", "CREATE TABLE kept (id int);\n");
+    f.write(
+        "20240102000000_broken",
+        "CREATE TABLE first (id int);\nINSERT INTO kept VALUES (1);\nSELECT * FROM no_such_table;\nCREATE TABLE fourth (id int);\n",
+    );
+    f.write("20240103000000_later", "CREATE TABLE later (id int);\n");
+    let err = f.deploy().await.unwrap_err();
+    let MigrateError::Failed { name, mode, error } = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(
+        (name.as_str(), *mode),
+        ("20240102000000_broken", Mode::Transaction)
+    );
+    assert!(
+        error.contains("no_such_table") && error.contains("42P01"),
+        "{error}"
+    );
+    assert!(error.contains("at line 3 of migration.sql"), "{error}");
+    assert!(err.to_string().contains("rolled back"), "{err}");
+
+    // Nothing of it: no table, no row in `kept`, and the later migration did not run.
+    let tables = f.rows("SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE schemaname = 'public'").await;
+    assert_eq!(tables[0][0].as_deref(), Some("_prisma_migrations,kept"));
+    assert_eq!(
+        f.rows("SELECT count(*) FROM kept").await[0][0].as_deref(),
+        Some("0")
+    );
+
+    // The attempt is auditable: a rolled-back row with the error, which blocks nothing.
+    let audit = f
+        .rows("SELECT finished_at IS NULL, rolled_back_at IS NOT NULL, logs LIKE '%no_such_table%', applied_steps_count FROM _prisma_migrations WHERE migration_name = '20240102000000_broken'")
+        .await;
+    assert_eq!(
+        audit,
+        vec![["t", "t", "t", "0"].map(|s| Some(s.to_owned())).to_vec()]
+    );
+
+    // Fixed, it applies with the one after it.
+    f.write("20240102000000_broken", "CREATE TABLE first (id int);\n");
+    assert_eq!(
+        names(&f.deploy().await.unwrap()),
+        ["20240102000000_broken", "20240103000000_later"]
+    );
+}
+
+#[tokio::test]
+async fn a_failed_no_tx_migration_blocks_until_resolved() {
+    let f = Fixture::new();
+    f.write(
+        "20240101000000_t",
+        "CREATE TABLE t (a int);\nINSERT INTO t VALUES (1), (1);\n",
+    );
+    f.write(
+        "20240102000000_idx",
+        "CREATE UNIQUE INDEX CONCURRENTLY t_a ON t (a);\n",
+    );
+    f.write("20240103000000_next", "CREATE TABLE next (id int);\n");
+    let err = f.deploy().await.unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            MigrateError::Failed {
+                mode: Mode::NoTransaction,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .contains("resolve --rolled-back 20240102000000_idx"),
+        "{err}"
+    );
+
+    // Like Prisma: a failed row, and every later deploy refuses (P3009).
+    let failed = f
+        .rows("SELECT finished_at IS NULL, rolled_back_at IS NULL, logs IS NOT NULL FROM _prisma_migrations WHERE migration_name = '20240102000000_idx'")
+        .await;
+    assert_eq!(
+        failed,
+        vec![["t", "t", "t"].map(|s| Some(s.to_owned())).to_vec()]
+    );
+    let refused = f.deploy().await.unwrap_err();
+    let MigrateError::Refused(problems) = &refused else {
+        panic!("{refused}")
+    };
+    assert!(
+        matches!(&problems[..], [Problem::Failed { name, .. }] if name == "20240102000000_idx")
+    );
+    assert!(refused
+        .to_string()
+        .contains("cargo xtask migrate resolve --rolled-back 20240102000000_idx"));
+    assert_eq!(
+        f.rows("SELECT count(*) FROM pg_tables WHERE tablename = 'next'")
+            .await[0][0]
+            .as_deref(),
+        Some("0")
+    );
+
+    // Undo (drop the invalid index), fix the data, resolve --rolled-back: it runs again.
+    let client = f.client().await;
+    client
+        .batch_execute(
+            "DROP INDEX IF EXISTS t_a; DELETE FROM t WHERE ctid <> (SELECT min(ctid) FROM t);",
+        )
+        .await
+        .unwrap();
+    let history = migrate::read_history(&client, migrate::load_dir(f.migrations()).unwrap())
+        .await
+        .unwrap();
+    migrate::resolve(
+        &client,
+        &history,
+        "20240102000000_idx",
+        Resolution::RolledBack,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        names(&f.deploy().await.unwrap()),
+        ["20240102000000_idx", "20240103000000_next"]
+    );
+
+    // Resolving again is refused: nothing is failed now.
+    let history = migrate::read_history(&client, migrate::load_dir(f.migrations()).unwrap())
+        .await
+        .unwrap();
+    let err = migrate::resolve(
+        &client,
+        &history,
+        "20240102000000_idx",
+        Resolution::RolledBack,
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("not in a failed state"), "{err}");
+    let err = migrate::resolve(&client, &history, "20240102000000_idx", Resolution::Applied)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("already recorded as applied"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn resolve_applied_marks_a_failed_migration_done() {
+    let f = Fixture::new();
+    f.write(
+        "20240101000000_own_tx",
+        "BEGIN;\nCREATE TABLE a (id int);\nCOMMIT;\nSELECT 1/0;\n",
+    );
+    assert!(f.deploy().await.is_err());
+    let client = f.client().await;
+    let local = migrate::load_dir(f.migrations()).unwrap();
+    let history = migrate::read_history(&client, local.clone()).await.unwrap();
+    migrate::resolve(
+        &client,
+        &history,
+        "20240101000000_own_tx",
+        Resolution::Applied,
+    )
+    .await
+    .unwrap();
+    let rows = f
+        .rows("SELECT finished_at IS NOT NULL, rolled_back_at IS NOT NULL, logs, applied_steps_count FROM _prisma_migrations ORDER BY started_at")
+        .await;
+    let expected: Vec<Vec<Option<String>>> = vec![
+        vec![
+            Some("f".into()),
+            Some("t".into()),
+            rows[0][2].clone(),
+            Some("0".into()),
+        ],
+        vec![
+            Some("t".into()),
+            Some("f".into()),
+            Some(String::new()),
+            Some("0".into()),
+        ],
+    ];
+    assert_eq!(rows, expected);
+    assert!(f.deploy().await.unwrap().is_empty());
+    let status = migrate::status(&migrate::read_history(&client, local).await.unwrap());
+    assert!(status.is_up_to_date(), "{status:?}");
+}

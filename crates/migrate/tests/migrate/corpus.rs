@@ -1,0 +1,1 @@
+//! The real-world check (placeholder).
