@@ -55,6 +55,19 @@ impl Ctx {
     }
 }
 
+impl Ctx {
+    /// An environment's backups folder (tests point it elsewhere), created
+    /// with mode 0700 if missing.
+    pub(crate) fn backups_dir_of(&self, env: &Environment) -> Result<Utf8PathBuf> {
+        let dir = env.backups.clone();
+        std::fs::create_dir_all(&dir).wrap_err_with(|| format!("cannot create {dir}"))?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+            .wrap_err_with(|| format!("cannot set mode 0700 on {dir}"))?;
+        Ok(dir)
+    }
+}
+
 /// The workspace root: the parent of this crate's folder, fixed at build time.
 pub(crate) fn workspace_root() -> Utf8PathBuf {
     Utf8Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace root").to_owned()

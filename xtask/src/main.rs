@@ -2,14 +2,22 @@
 //! each task lives in its own module and reads top to bottom.
 
 mod backup;
+mod check;
 mod context;
 mod db;
+mod deploy;
+mod journal;
 mod logs;
 mod migrate;
+mod pipeline;
 mod restore;
 mod status;
+mod steps;
 mod test;
 mod ui;
+
+#[cfg(test)]
+mod tests;
 
 use clap::{Parser, Subcommand};
 
@@ -17,7 +25,7 @@ pub(crate) use context::Ctx;
 
 /// drydock: safe deploys for docker-compose + PostgreSQL stacks.
 #[derive(Parser)]
-#[command(name = "cargo xtask", version, about, disable_help_subcommand = true)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", version, about, disable_help_subcommand = true)]
 struct Cli {
     #[command(subcommand)]
     task: Task,
@@ -25,6 +33,16 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Task {
+    /// The safe production deploy: backup, stop only the app, restart from new images, migrate.
+    DeployProd(deploy::Args),
+    /// The same pipeline for the dev environment.
+    DeployDev(deploy::Args),
+    /// Run the deploy preflight alone (read-only): every finding at once.
+    Check(check::Args),
+    /// List every pipeline with its steps.
+    Pipelines,
+    /// Show the journal of pipeline runs, newest first.
+    History(journal::HistoryArgs),
     /// Show each service's state and health, and whether the database answers.
     Status(status::Args),
     /// Show (or follow) the logs of an environment's services.
@@ -44,6 +62,11 @@ enum Task {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = Ctx::new().and_then(|ctx| match cli.task {
+        Task::DeployProd(args) => deploy::run(&ctx, "prod", args),
+        Task::DeployDev(args) => deploy::run(&ctx, "dev", args),
+        Task::Check(args) => check::run(&ctx, args),
+        Task::Pipelines => pipeline::list(&ctx),
+        Task::History(args) => journal::history(&ctx, args),
         Task::Status(args) => status::run(&ctx, args),
         Task::Logs(args) => logs::run(&ctx, args),
         Task::Backup(args) => backup::run(&ctx, args),

@@ -14,11 +14,13 @@
 //! passes an allow-list in [`program`]). Never prints: results are values.
 
 mod database;
+mod definition;
 mod error;
 mod program;
 mod state;
 
 pub use database::{redact_url, DatabaseTarget};
+pub use definition::ServiceDefinition;
 pub use error::ComposeError;
 pub use program::{short_id, Compose, Flavor};
 pub use state::{ContainerState, ServiceState};

@@ -165,7 +165,7 @@ impl Compose {
         ComposeError::CommandFailed { command: shown.to_owned(), detail: last_lines(stderr, 15) }
     }
 
-    fn run(&self, args: &[&str]) -> Result<String, ComposeError> {
+    pub(crate) fn run(&self, args: &[&str]) -> Result<String, ComposeError> {
         let shown = format!("{} {}", self.flavor.command_name(), args.join(" "));
         self.capture(self.command(args)?, &shown)
     }

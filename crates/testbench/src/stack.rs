@@ -46,15 +46,17 @@ impl Stack {
         Stack::build(tag, flavor, None, &[])
     }
 
-    /// The demo stack from a copy of `demo/`, edited by `edit` before use
-    /// (e.g. a Dockerfile that runs a destructive command).
+    /// The demo stack from a copy of `demo/` and `migrations/` in a temporary
+    /// root, edited by `edit(root)` before use (e.g. a Dockerfile that runs a
+    /// destructive command, a broken migration).
     pub fn with_demo_copy(tag: &str, flavor: Flavor, edit: impl FnOnce(&Utf8Path)) -> Stack {
         let project = unique_project(tag);
         let dir = Utf8PathBuf::from_path_buf(std::env::temp_dir()).unwrap().join(format!("drydock-{project}"));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         copy_dir(&workspace_root().join("demo"), &dir.join("demo"));
-        edit(&dir.join("demo"));
+        copy_dir(&workspace_root().join("migrations"), &dir.join("migrations"));
+        edit(&dir);
         Stack::build_in(project, flavor, dir.clone(), Some(dir), &[])
     }
 

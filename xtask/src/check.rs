@@ -1,0 +1,127 @@
+//! `cargo xtask check ENV`: the deploy preflight alone. Read-only; prints
+//! every finding at once and exits non-zero when there is one.
+
+use compose::Compose;
+use config::Environment;
+use eyre::Result;
+use preflight::Finding;
+
+use crate::Ctx;
+
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    /// Environment (as configured in Cargo.toml).
+    env: String,
+    /// Accept pending migrations with destructive statements.
+    #[arg(long)]
+    allow_destructive: bool,
+}
+
+pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
+    let env = ctx.env(&args.env)?;
+    let compose = ctx.compose(&env)?;
+    let findings = findings(ctx, &env, &compose, args.allow_destructive)?;
+    if findings.is_empty() {
+        ctx.ui.line(format!("{} {}: no findings, a deploy may go ahead", ctx.ui.green("ok"), env.name));
+        return Ok(());
+    }
+    for f in &findings {
+        ctx.ui.line(format!("{} {f}", ctx.ui.red("refuse")));
+    }
+    eyre::bail!("{} finding(s) would stop a deploy of {}: fix them and run `cargo xtask check {}` again", findings.len(), env.name, env.name)
+}
+
+/// Every preflight finding for `env`. Changes nothing.
+pub(crate) fn findings(ctx: &Ctx, env: &Environment, compose: &Compose, allow_destructive: bool) -> Result<Vec<Finding>> {
+    let finding = |place: &str, why: String, fix: &str| Finding { place: place.to_owned(), why, fix: fix.to_owned() };
+    // The engine first: nothing else can be checked without it.
+    if let Err(e) = compose.ping() {
+        return Ok(vec![finding("docker engine", e.to_string(), "start the engine, then run the check again")]);
+    }
+    let mut findings = Vec::new();
+    if let Err(e) = compose.check() {
+        findings.push(finding("compose files", e.to_string(), "fix the compose files or the environment's keys in Cargo.toml"));
+    }
+    match compose.definitions() {
+        Err(e) => findings.push(finding("compose config", e.to_string(), "fix the compose files")),
+        Ok(definitions) => {
+            let apps: Vec<_> =
+                definitions.iter().filter(|d| env.app_services.names().contains(&d.name)).cloned().collect();
+            findings.extend(preflight::scan_services(&apps, &env.compose_files));
+            if let Some(db) = definitions.iter().find(|d| d.name == env.database_service) {
+                findings.extend(preflight::check_data_volume(db));
+            }
+        }
+    }
+    match migrate::load_dir(&env.migrations) {
+        Err(e) => findings.push(finding(env.migrations.as_str(), e.to_string(), "fix the migrations folder")),
+        Ok(local) => {
+            if compose.database_container().is_ok() {
+                findings.extend(database_findings(ctx, env, compose, local, allow_destructive));
+            }
+        }
+    }
+    findings.extend(disk_finding(ctx, env, compose));
+    Ok(findings)
+}
+
+/// Migration validation (failed rows, drift, ...) and destructive pending
+/// statements, from the live ledger.
+fn database_findings(
+    ctx: &Ctx,
+    env: &Environment,
+    compose: &Compose,
+    local: Vec<migrate::Migration>,
+    allow_destructive: bool,
+) -> Vec<Finding> {
+    let place = format!("migrations of {}", env.name);
+    let result: Result<Vec<Finding>> = (|| {
+        let url = ctx.database_url(compose)?;
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        rt.block_on(async {
+            let client = migrate::connect(&url).await?;
+            let history = migrate::read_history(&client, local).await?;
+            let mut out = Vec::new();
+            match migrate::plan(&history, &migrate::Options::default()) {
+                Err(e) => out.push(Finding { place: place.clone(), why: e.to_string(), fix: "see above".into() }),
+                Ok(plan) if !allow_destructive => {
+                    for p in &plan.pending {
+                        for f in &p.findings {
+                            out.push(Finding {
+                                place: format!("{}/{}/migration.sql:{}", env.migrations, f.migration, f.line),
+                                why: format!("pending migration {} ({})", f.kind, f.statement),
+                                fix: "review it; if intended, deploy with --allow-destructive".into(),
+                            });
+                        }
+                    }
+                }
+                Ok(_) => {}
+            }
+            Ok(out)
+        })
+    })();
+    result.unwrap_or_else(|e| vec![Finding { place, why: format!("{e:#}"), fix: "make the database reachable".into() }])
+}
+
+/// Room for a backup on the backups folder's disk, estimated from the
+/// database size.
+fn disk_finding(ctx: &Ctx, env: &Environment, compose: &Compose) -> Option<Finding> {
+    let url = ctx.database_url(compose).ok()?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+    let size: i64 = rt.block_on(async {
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.ok()?;
+        tokio::spawn(connection);
+        client.query_one("SELECT pg_database_size(current_database())", &[]).await.ok().map(|r| r.get(0))
+    })?;
+    let dir = ctx.backups_dir_of(env).ok()?;
+    let free = free_bytes(&dir)?;
+    preflight::check_disk_room(&dir, free, size.max(0) as u64)
+}
+
+/// Free bytes on the file system holding `dir`, from `df -Pk`.
+fn free_bytes(dir: &camino::Utf8Path) -> Option<u64> {
+    let out = duct::cmd!("df", "-Pk", dir.as_str()).stderr_null().read().ok()?;
+    let line = out.lines().nth(1)?;
+    let kib: u64 = line.split_whitespace().nth(3)?.parse().ok()?;
+    Some(kib * 1024)
+}

@@ -1,0 +1,241 @@
+//! Pipelines as data: a pipeline is a named, ordered list of steps defined in
+//! [`PIPELINES`]; each step is a function (also runnable alone as its own
+//! task). [`run`] is the one runner: it owns the progress display, the step
+//! timings, the dry-run listing, the journal and failure reporting, so steps
+//! contain none of that.
+//!
+//! To extend a pipeline, add a `Step` to `steps.rs` and name it in a
+//! pipeline's list below; see README, "Extending a pipeline".
+
+use std::time::{Duration, Instant};
+
+use camino::Utf8PathBuf;
+use compose::Compose;
+use config::Environment;
+use eyre::{Result, WrapErr};
+
+use crate::journal::{self, Entry, StepRecord};
+use crate::steps;
+use crate::ui::human_duration;
+use crate::Ctx;
+
+/// One step of a pipeline.
+pub(crate) struct Step {
+    /// Short name shown in progress, summaries and the journal.
+    pub(crate) name: &'static str,
+    /// What it does, in one line.
+    pub(crate) about: &'static str,
+    /// The task that runs this step alone.
+    pub(crate) alone: &'static str,
+    /// The step itself: returns a one-line outcome.
+    pub(crate) run: fn(&mut Run) -> Result<String>,
+}
+
+/// A named, ordered list of steps.
+pub(crate) struct Pipeline {
+    pub(crate) name: &'static str,
+    pub(crate) about: &'static str,
+    pub(crate) steps: &'static [&'static Step],
+}
+
+/// The safe production deploy, in the order of the runbook.
+pub(crate) const DEPLOY: Pipeline = Pipeline {
+    name: "deploy",
+    about: "verified backup, stop only the app services, restart them from new images, apply migrations",
+    steps: &[
+        &steps::PREFLIGHT,
+        &steps::BUILD,
+        &steps::LOCK,
+        &steps::BACKUP,
+        &steps::STOP,
+        &steps::START,
+        &steps::MIGRATE,
+        &steps::UNLOCK,
+    ],
+};
+
+/// Every pipeline, for `cargo xtask pipelines`.
+pub(crate) const PIPELINES: &[&Pipeline] = &[&DEPLOY];
+
+/// Options of a pipeline run (the flags of `deploy-ENV`).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Options {
+    /// Print the plan; change nothing.
+    pub(crate) dry_run: bool,
+    /// Apply pending migrations that contain destructive statements.
+    pub(crate) allow_destructive: bool,
+    /// How long to wait for another deploy's lock.
+    pub(crate) lock_wait: Duration,
+}
+
+/// The state a pipeline run carries from step to step.
+pub(crate) struct Run<'a> {
+    pub(crate) ctx: &'a Ctx,
+    pub(crate) env: Environment,
+    pub(crate) compose: Compose,
+    pub(crate) options: Options,
+    /// The pipeline's name, for the lock file and the journal.
+    pub(crate) pipeline: &'static str,
+    /// The verified backup taken by this run.
+    pub(crate) backup: Option<Utf8PathBuf>,
+    /// The deploy lock, held from LOCK to UNLOCK (dropped on failure).
+    pub(crate) lock: Option<deploylock::DeployLock>,
+    /// App images before the build: (service, image reference, image id).
+    pub(crate) previous_images: Vec<(String, String, String)>,
+    /// The app services were stopped by this run and are not yet back.
+    pub(crate) app_down: bool,
+}
+
+impl<'a> Run<'a> {
+    pub(crate) fn new(ctx: &'a Ctx, env: Environment, compose: Compose, pipeline: &'static str, options: Options) -> Run<'a> {
+        Run { ctx, env, compose, options, pipeline, backup: None, lock: None, previous_images: Vec::new(), app_down: false }
+    }
+}
+
+/// Runs `pipeline` step by step, stopping at the first failure. Whatever
+/// fails after the app services stopped, they are started again before this
+/// returns. Prints a summary table and appends one journal line.
+pub(crate) fn run(pipeline: &Pipeline, mut run: Run) -> Result<()> {
+    let ui = run.ctx.ui;
+    if run.options.dry_run {
+        return dry_run(pipeline, &run);
+    }
+    ui.line(ui.bold(&format!("{} {} ({} steps)", pipeline.name, run.env.name, pipeline.steps.len())));
+    let started = Instant::now();
+    let mut records = Vec::new();
+    let mut failure = None;
+    for (i, step) in pipeline.steps.iter().enumerate() {
+        let bar = ui.spinner(&format!("[{}/{}] {}: {}", i + 1, pipeline.steps.len(), step.name, step.about));
+        let t0 = Instant::now();
+        let result = (step.run)(&mut run);
+        bar.finish_and_clear();
+        let took = t0.elapsed();
+        match result {
+            Ok(outcome) => {
+                ui.line(format!("{} {:<9} {:>9}  {outcome}", ui.green("ok"), step.name, human_duration(took)));
+                records.push(StepRecord::new(step.name, took, "ok", &outcome));
+            }
+            Err(err) => {
+                ui.line(format!("{} {:<9} {:>9}  {err}", ui.red("FAILED"), step.name, human_duration(took)));
+                records.push(StepRecord::new(step.name, took, "failed", &format!("{err}")));
+                failure = Some(err.wrap_err(format!("{} step `{}` failed", pipeline.name, step.name)));
+                break;
+            }
+        }
+    }
+    if failure.is_some() {
+        // Dropping the lock releases it; the app comes back if it is down.
+        run.lock = None;
+        if let Some(note) = bring_app_back(&mut run) {
+            ui.warn(&note);
+            records.push(StepRecord::new("recover", Duration::ZERO, "ok", &note));
+        }
+    }
+    summary(&run, &records, started.elapsed());
+    let entry = Entry::new(&run, &records, started.elapsed(), failure.as_ref().map(|e| format!("{e:#}")));
+    if let Err(e) = journal::append(&run.env.backups, &entry) {
+        ui.warn(format!("could not write the journal: {e:#}"));
+    }
+    match failure {
+        None => Ok(()),
+        Some(err) => Err(err.wrap_err(failure_advice(&run))),
+    }
+}
+
+/// After a failure: start the app services again if this run stopped them.
+fn bring_app_back(run: &mut Run) -> Option<String> {
+    if !run.app_down {
+        return None;
+    }
+    let apps = run.env.app_services.clone();
+    let timeout = Duration::from_secs(run.env.health_timeout_secs);
+    let result = run
+        .compose
+        .up(&apps, false)
+        .map_err(eyre::Report::from)
+        .and_then(|()| run.compose.wait_healthy(apps.names(), timeout).map_err(eyre::Report::from));
+    run.app_down = false;
+    Some(match result {
+        Ok(()) => "the app services were started again and are healthy".to_owned(),
+        Err(e) => format!("the app services could not be brought back: {e:#}; run `cargo xtask status {}`", run.env.name),
+    })
+}
+
+/// What the operator can do after a failed run.
+fn failure_advice(run: &Run) -> String {
+    match &run.backup {
+        Some(path) => format!(
+            "nothing was lost; the backup taken before any change is {path}; for a full rollback: {}",
+            rollback_hint(path, &run.env.name)
+        ),
+        None => "nothing was changed".to_owned(),
+    }
+}
+
+/// The command that restores `path` into `env`.
+fn rollback_hint(path: &camino::Utf8Path, env: &str) -> String {
+    format!("cargo xtask restore {path} --env {env}")
+}
+
+fn summary(run: &Run, records: &[StepRecord], total: Duration) {
+    let ui = run.ctx.ui;
+    let rows: Vec<Vec<String>> = records
+        .iter()
+        .map(|r| vec![r.name.clone(), human_duration(Duration::from_secs_f64(r.seconds)), r.outcome.clone()])
+        .collect();
+    ui.line("");
+    ui.table(&["STEP", "DURATION", "OUTCOME"], &rows);
+    ui.line(format!("total {}", human_duration(total)));
+    if let Some(path) = &run.backup {
+        ui.line(format!("backup: {path}"));
+    }
+}
+
+/// `--dry-run`: the resolved environment and the plan, nothing executed.
+fn dry_run(pipeline: &Pipeline, run: &Run) -> Result<()> {
+    let ui = run.ctx.ui;
+    let env = &run.env;
+    ui.line(ui.bold(&format!("{} {} --dry-run: nothing will be changed", pipeline.name, env.name)));
+    ui.line(format!("compose:         {} {}", run.compose.flavor().command_name(), env.compose_files.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(", ")));
+    ui.line(format!("project:         {}", env.project_name.as_deref().unwrap_or("(compose default)")));
+    ui.line(format!("database:        {} (never stopped)", env.database_service));
+    ui.line(format!("app services:    {}", env.app_services.names().join(", ")));
+    ui.line(format!("backup would be: {}/{}", env.backups, backup::file_name(&env.name, time::OffsetDateTime::now_utc())));
+    match steps::pending_migrations(run) {
+        Ok(pending) if pending.is_empty() => ui.line("migrations:      none pending"),
+        Ok(pending) => {
+            ui.line(format!("migrations:      {} pending", pending.len()));
+            for p in pending {
+                ui.line(format!("  {p}"));
+            }
+        }
+        Err(e) => ui.line(format!("migrations:      unknown ({e:#})")),
+    }
+    ui.line("steps:");
+    for (i, step) in pipeline.steps.iter().enumerate() {
+        ui.line(format!("  {}. {:<9} {}", i + 1, step.name, step.about));
+    }
+    Ok(())
+}
+
+/// `cargo xtask pipelines`: every pipeline with its steps.
+pub(crate) fn list(ctx: &Ctx) -> Result<()> {
+    for pipeline in PIPELINES {
+        ctx.ui.line(ctx.ui.bold(&format!("{}: {}", pipeline.name, pipeline.about)));
+        let rows: Vec<Vec<String>> = pipeline
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| vec![format!("{}", i + 1), s.name.to_owned(), s.about.to_owned(), s.alone.to_owned()])
+            .collect();
+        ctx.ui.table(&["#", "STEP", "WHAT", "ALONE"], &rows);
+    }
+    Ok(())
+}
+
+/// `cargo xtask deploy-ENV`.
+pub(crate) fn deploy(ctx: &Ctx, env_name: &str, options: Options) -> Result<()> {
+    let env = ctx.env(env_name)?;
+    let compose = ctx.compose(&env)?;
+    run(&DEPLOY, Run::new(ctx, env, compose, DEPLOY.name, options)).wrap_err_with(|| format!("deploy of {env_name} failed"))
+}
