@@ -61,7 +61,8 @@ fn destructive_dockerfile_is_refused_and_nothing_changes() {
     let stack = Stack::with_demo_copy("dbpush", Flavor::V2, |root| {
         let dockerfile = root.join("demo/api/Dockerfile");
         let text = std::fs::read_to_string(&dockerfile).unwrap();
-        std::fs::write(&dockerfile, text.replace("COPY entrypoint.sh", "RUN npx prisma db push --accept-data-loss\nCOPY entrypoint.sh")).unwrap();
+        // The seed's mistake: the API pushes the schema at every start.
+        std::fs::write(&dockerfile, format!("{text}CMD [\"sh\", \"-c\", \"npx prisma db push --accept-data-loss && node dist/main.js\"]\n")).unwrap();
     });
     stack.up();
     let before = identities(&stack);

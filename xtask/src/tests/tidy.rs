@@ -1,0 +1,89 @@
+//! Tidy checks of the repository itself, as ordinary tests.
+
+use std::path::{Path, PathBuf};
+
+use clap::CommandFactory;
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+fn workspace_files(sub: &str) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    rust_files(&crate::context::workspace_root().join(sub).into_std_path_buf(), &mut files);
+    files
+}
+
+#[test]
+fn every_rust_file_starts_with_a_doc_line() {
+    let mut files = workspace_files("crates");
+    files.extend(workspace_files("xtask"));
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(text.starts_with("//!"), "{} does not start with a `//!` line saying what it is", file.display());
+    }
+}
+
+#[test]
+fn library_crates_never_print() {
+    // Library code only: benches and tests may print.
+    let libraries = workspace_files("crates").into_iter().filter(|f| f.to_string_lossy().contains("/src/"));
+    for file in libraries {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for (i, line) in text.lines().enumerate() {
+            let code = line.trim_start();
+            if code.starts_with("//") {
+                continue;
+            }
+            for banned in ["println!(", "eprintln!(", "print!(", "eprint!(", "dbg!("] {
+                assert!(!code.contains(banned), "{}:{}: library crates return values; the xtask prints", file.display(), i + 1);
+            }
+        }
+    }
+}
+
+#[test]
+fn no_code_emits_compose_down_or_volume_removal() {
+    // testbench is test-only cleanup of its own throwaway projects; preflight
+    // names these commands to refuse them.
+    let mut files = workspace_files("crates/compose");
+    for krate in ["backup", "restore", "migrate", "deploylock", "config"] {
+        files.extend(workspace_files(&format!("crates/{krate}/src")));
+    }
+    files.extend(workspace_files("xtask/src").into_iter().filter(|f| !f.to_string_lossy().contains("/tests")));
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        // Unit tests below `#[cfg(test)]` name the forbidden commands on purpose.
+        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        for (i, line) in code.lines().enumerate() {
+            if line.trim_start().starts_with("//") || line.contains("FORBIDDEN") {
+                continue;
+            }
+            for banned in ["\"down\"", "\"--volumes\"", "\"volume\", \"rm\"", "\"rm\", \"-f\""] {
+                assert!(!line.contains(banned), "{}:{}: `{banned}` is never emitted", file.display(), i + 1);
+            }
+        }
+    }
+}
+
+#[test]
+fn every_task_is_in_the_readme() {
+    let readme = std::fs::read_to_string(crate::context::workspace_root().join("README.md")).unwrap();
+    for sub in crate::Cli::command().get_subcommands() {
+        let name = sub.get_name();
+        assert!(readme.contains(&format!("cargo xtask {name}")), "README.md does not document `cargo xtask {name}`");
+    }
+}
+
+#[test]
+fn backups_never_enter_git() {
+    let gitignore = std::fs::read_to_string(crate::context::workspace_root().join(".gitignore")).unwrap();
+    assert!(gitignore.lines().any(|l| l.trim() == "/backups/*"), ".gitignore must keep dumps out of git");
+}
