@@ -70,7 +70,8 @@ fn step(ctx: &Ctx, what: &str) {
 
 fn have(program: &str) -> bool {
     let path = std::env::var("PATH").unwrap_or_default();
-    path.split(':').chain(["/usr/sbin", "/sbin"]).any(|dir| std::path::Path::new(dir).join(program).is_file())
+    let found = path.split(':').chain(["/usr/sbin", "/sbin"]).any(|dir| std::path::Path::new(dir).join(program).is_file());
+    found
 }
 
 fn can_provision() -> Result<()> {
@@ -108,7 +109,8 @@ fn install_packages(ctx: &Ctx, sh: &Shell) -> Result<()> {
 }
 
 fn engine_answers(sh: &Shell) -> bool {
-    cmd!(sh, "docker version --format {{{{.Server.Version}}}}").quiet().ignore_stdout().ignore_stderr().run().is_ok()
+    let format = "{{.Server.Version}}";
+    cmd!(sh, "docker version --format {format}").quiet().ignore_stdout().ignore_stderr().run().is_ok()
 }
 
 fn start_engine(ctx: &Ctx, sh: &Shell) -> Result<()> {
