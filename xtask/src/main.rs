@@ -6,6 +6,8 @@ mod check;
 mod context;
 mod db;
 mod deploy;
+mod downtime;
+mod interrupt;
 mod journal;
 mod logs;
 mod migrate;
@@ -41,6 +43,8 @@ enum Task {
     Check(check::Args),
     /// List every pipeline with its steps.
     Pipelines,
+    /// Benchmark: app downtime of a deploy vs the naive stop-build-start order.
+    BenchDeploy(downtime::Args),
     /// Show the journal of pipeline runs, newest first.
     History(journal::HistoryArgs),
     /// Show each service's state and health, and whether the database answers.
@@ -66,6 +70,7 @@ fn main() -> std::process::ExitCode {
         Task::DeployDev(args) => deploy::run(&ctx, "dev", args),
         Task::Check(args) => check::run(&ctx, args),
         Task::Pipelines => pipeline::list(&ctx),
+        Task::BenchDeploy(args) => downtime::run(&ctx, args),
         Task::History(args) => journal::history(&ctx, args),
         Task::Status(args) => status::run(&ctx, args),
         Task::Logs(args) => logs::run(&ctx, args),

@@ -101,13 +101,19 @@ pub(crate) fn run(pipeline: &Pipeline, mut run: Run) -> Result<()> {
         return dry_run(pipeline, &run);
     }
     ui.line(ui.bold(&format!("{} {} ({} steps)", pipeline.name, run.env.name, pipeline.steps.len())));
+    // From here on Ctrl-C and SIGTERM end the run between steps, through the
+    // same recovery as any failure.
+    crate::interrupt::flag();
     let started = Instant::now();
     let mut records = Vec::new();
     let mut failure = None;
     for (i, step) in pipeline.steps.iter().enumerate() {
         let bar = ui.spinner(&format!("[{}/{}] {}: {}", i + 1, pipeline.steps.len(), step.name, step.about));
         let t0 = Instant::now();
-        let result = (step.run)(&mut run);
+        let result = (step.run)(&mut run).and_then(|outcome| match crate::interrupt::interrupted() {
+            true => Err(eyre::eyre!("interrupted (Ctrl-C or SIGTERM) after this step: {outcome}")),
+            false => Ok(outcome),
+        });
         bar.finish_and_clear();
         let took = t0.elapsed();
         match result {

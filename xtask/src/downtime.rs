@@ -1,0 +1,131 @@
+//! `cargo xtask bench-deploy`: measures downtime, the time during which the
+//! app services are not serving (not every app service has a running,
+//! healthy container), for drydock's deploy and for the naive order (stop,
+//! then build, then start), on the demo stack with an api build of about
+//! `--build-seconds`, in one run. Prints both figures and the ratio (target:
+//! drydock ≤ 0.25 × naive). A benchmark, not a test: it asserts nothing.
+//!
+//! It runs under its own compose project, `drydock-bench`, which it leaves
+//! running for a rerun; remove it by hand when done.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use compose::Compose;
+use config::Environment;
+use eyre::{Result, WrapErr};
+
+use crate::pipeline::{self, Options, Run, DEPLOY};
+use crate::ui::human_duration;
+use crate::Ctx;
+
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    /// Seconds the simulated api build takes.
+    #[arg(long, default_value_t = 20)]
+    build_seconds: u64,
+}
+
+pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
+    let env = bench_environment(ctx)?;
+    let compose = ctx.compose(&env)?;
+    let apps = env.app_services.clone();
+    let timeout = Duration::from_secs(env.health_timeout_secs);
+    // Compose reads the build arguments from the environment; set before any thread starts.
+    std::env::set_var("API_BUILD_SECONDS", args.build_seconds.to_string());
+
+    ctx.ui.line(ctx.ui.bold("bench-deploy: preparing the demo stack (project drydock-bench)"));
+    std::env::set_var("API_BUILD_ID", format!("warmup-{}", std::process::id()));
+    pipeline::run(&DEPLOY, Run::new(ctx, env.clone(), compose.clone(), DEPLOY.name, Options::default()))
+        .wrap_err("the warm-up deploy failed")?;
+
+    ctx.ui.line(ctx.ui.bold("naive order: stop, build, start"));
+    std::env::set_var("API_BUILD_ID", format!("naive-{}", unique()));
+    let naive = measure(&compose, &env, || {
+        compose.stop(&apps)?;
+        compose.build(&apps)?;
+        compose.up(&apps, true)?;
+        compose.wait_healthy(apps.names(), timeout)?;
+        Ok(())
+    })?;
+
+    ctx.ui.line(ctx.ui.bold("drydock: cargo xtask deploy (build while serving)"));
+    std::env::set_var("API_BUILD_ID", format!("drydock-{}", unique()));
+    let drydock = measure(&compose, &env, || {
+        pipeline::run(&DEPLOY, Run::new(ctx, env.clone(), compose.clone(), DEPLOY.name, Options::default()))
+    })?;
+
+    let ratio = drydock.as_secs_f64() / naive.as_secs_f64().max(f64::EPSILON);
+    ctx.ui.line("");
+    ctx.ui.table(
+        &["ORDER", "DOWNTIME"],
+        &[vec!["naive (stop, build, start)".into(), human_duration(naive)], vec!["drydock deploy".into(), human_duration(drydock)]],
+    );
+    let verdict = if ratio <= 0.25 { ctx.ui.green("meets") } else { ctx.ui.red("misses") };
+    ctx.ui.line(format!("ratio drydock/naive = {ratio:.3} ({verdict} the target of at most 0.25)"));
+    ctx.ui.line("the stack keeps running under project drydock-bench; remove it by hand when done");
+    Ok(())
+}
+
+/// Runs `work` while polling app readiness; returns the total time not serving.
+fn measure(compose: &Compose, env: &Environment, work: impl FnOnce() -> Result<()>) -> Result<Duration> {
+    let done = Arc::new(AtomicBool::new(false));
+    let poller = {
+        let (compose, env, done) = (compose.clone(), env.clone(), done.clone());
+        std::thread::spawn(move || {
+            let mut down = Duration::ZERO;
+            let mut last = Instant::now();
+            let mut was_serving = serving(&compose, &env);
+            while !done.load(Ordering::SeqCst) {
+                let now_serving = serving(&compose, &env);
+                let now = Instant::now();
+                if !was_serving {
+                    down += now - last;
+                }
+                last = now;
+                was_serving = now_serving;
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            if !was_serving {
+                down += last.elapsed();
+            }
+            down
+        })
+    };
+    let result = work();
+    done.store(true, Ordering::SeqCst);
+    let down = poller.join().map_err(|_| eyre::eyre!("the readiness poller panicked"))?;
+    result?;
+    Ok(down)
+}
+
+/// Every app service has a running, healthy container.
+fn serving(compose: &Compose, env: &Environment) -> bool {
+    env.app_services
+        .names()
+        .iter()
+        .all(|s| compose.containers(s).is_ok_and(|cs| cs.iter().any(|c| c.is_ready())))
+}
+
+fn bench_environment(ctx: &Ctx) -> Result<Environment> {
+    let backups = ctx.root.join("target/bench-backups");
+    let text = format!(
+        r#"
+[workspace.metadata.deploy]
+migrations = "migrations"
+backups = "{backups}"
+
+[workspace.metadata.deploy.environments.bench]
+compose-files = ["demo/docker-compose.prod.yml"]
+project-name = "drydock-bench"
+database-service = "postgres"
+app-services = ["api", "web", "redis"]
+"#
+    );
+    Ok(config::Config::parse(&ctx.root, &text)?.environment("bench")?)
+}
+
+fn unique() -> String {
+    format!("{}-{}", std::process::id(), time::OffsetDateTime::now_utc().unix_timestamp_nanos())
+}
