@@ -250,7 +250,7 @@ impl PgClient {
         let out = self
             .command(
                 "psql",
-                &["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql],
+                &["-X", "-q", "-A", "-t", "--set=ON_ERROR_STOP=1", "-c", sql],
             )?
             .stdin_null()
             .stdout_capture()

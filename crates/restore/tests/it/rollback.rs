@@ -1,0 +1,79 @@
+//! Replays that fail roll back, and the app comes back.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use restore::RestoreError;
+
+use crate::{backup, client, seeded, snapshot, SEED};
+
+#[test]
+fn an_error_in_the_middle_rolls_back_and_the_app_runs_again() {
+    let stack = testbench::Stack::new("rs-midfail", compose::Flavor::V2);
+    stack.up();
+    stack.psql(SEED);
+    stack.psql("CREATE TABLE padding AS SELECT g, repeat('p', 100) AS pad FROM generate_series(1, 40000) g");
+    let backup = backup(&stack);
+    stack.psql("UPDATE customers SET name = 'after backup'");
+    let before = snapshot(&stack);
+
+    // The backup with a failing statement early on, then megabytes more: psql
+    // stops, and drydock must not hang writing into a pipe nobody reads.
+    let text = std::fs::read_to_string(&backup.path).unwrap();
+    let at = text.find("CREATE TABLE public.orders").unwrap();
+    let broken = stack.backups().join("broken.sql");
+    std::fs::write(
+        &broken,
+        format!("{}SELECT 1 / 0;\n{}", &text[..at], &text[at..]),
+    )
+    .unwrap();
+    let verified = ::backup::verify(&broken).unwrap();
+
+    let outage = restore::with_app_stopped(&stack.compose, Duration::from_secs(90), || {
+        let states = stack.compose.states().unwrap();
+        assert!(states
+            .iter()
+            .filter(|s| s.service == "api")
+            .all(|s| s.containers.iter().all(|c| c.status != "running")));
+        restore::replay(
+            &client(&stack),
+            &verified,
+            &AtomicBool::new(false),
+            &mut |_| {},
+        )
+    });
+    let err = outage.work.unwrap_err();
+    assert!(matches!(err, RestoreError::Failed { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("division by zero") && err.to_string().contains("rolled back"),
+        "{err}"
+    );
+    outage.restart.unwrap();
+    assert_eq!(snapshot(&stack), before, "rolled back");
+    for service in ["api", "web", "redis"] {
+        let containers = stack.compose.containers(service).unwrap();
+        assert!(
+            !containers.is_empty() && containers.iter().all(|c| c.is_ready()),
+            "{service} runs again"
+        );
+    }
+}
+
+#[test]
+fn a_stream_cut_short_rolls_back() {
+    let stack = seeded("rs-cut");
+    stack.psql("CREATE TABLE padding AS SELECT g, repeat('p', 100) AS pad FROM generate_series(1, 40000) g");
+    let backup = backup(&stack);
+    stack.psql("UPDATE customers SET name = 'after backup'");
+    let before = snapshot(&stack);
+    let verified = ::backup::verify(&backup.path).unwrap();
+    let cancel = AtomicBool::new(false);
+    let err = restore::replay(&client(&stack), &verified, &cancel, &mut |n| {
+        if n > 1 << 20 {
+            cancel.store(true, Ordering::Relaxed)
+        }
+    })
+    .unwrap_err();
+    assert_eq!(err, RestoreError::Interrupted);
+    assert_eq!(snapshot(&stack), before, "rolled back");
+}
