@@ -1,16 +1,51 @@
-//! `cargo xtask backup` and `cargo xtask backups`: verified backups (issue 3). Stub.
+//! `cargo xtask backup [ENV]`, `cargo xtask backup verify FILE` and
+//! `cargo xtask backups [ENV]`: verified backups (crates/backup), their
+//! listing and retention; and the Ctrl-C/SIGTERM guard that backup and
+//! restore share.
 
-use camino::Utf8PathBuf;
-use config::Environment;
-use eyre::Result;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::OnceLock;
 
+use backup::{PgClient, Sidecar, VerifyError};
+use camino::{Utf8Path, Utf8PathBuf};
+use config::{Environment, PgDumpLocation};
+use eyre::{bail, Context, Result};
+
+use crate::ui::{human_bytes, human_duration};
 use crate::Ctx;
 
 #[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub(crate) struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// Environment to back up.
     #[arg(default_value = "prod")]
     env: String,
+    /// Afterwards keep only the newest N backups of this environment
+    /// (default: `keep-backups` in Cargo.toml, else keep all).
+    #[arg(long, value_name = "N")]
+    keep: Option<usize>,
+}
+
+#[derive(clap::Subcommand)]
+enum Command {
+    /// Check a backup's trailer and sha256 sidecar; with --restore-test, also
+    /// restore it into a scratch database and compare row counts.
+    Verify(VerifyArgs),
+}
+
+#[derive(clap::Args)]
+struct VerifyArgs {
+    /// The backup file.
+    file: Utf8PathBuf,
+    /// Restore into a scratch database on the environment's server, compare
+    /// each table's rows with the file, drop the scratch database.
+    #[arg(long)]
+    restore_test: bool,
+    /// Environment whose server runs the restore test (default: from the file name).
+    #[arg(long)]
+    env: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -19,17 +54,247 @@ pub(crate) struct ListArgs {
     env: Option<String>,
 }
 
-pub(crate) fn run(_ctx: &Ctx, args: Args) -> Result<()> {
-    eyre::bail!("backup {} is not implemented yet", args.env)
-}
-
-pub(crate) fn list(_ctx: &Ctx, _args: ListArgs) -> Result<()> {
-    eyre::bail!("backups is not implemented yet")
+pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
+    if let Some(Command::Verify(verify_args)) = args.command {
+        return verify(ctx, verify_args);
+    }
+    let env = ctx.env(&args.env)?;
+    take_verified(ctx, &env)?;
+    if let Some(keep) = args.keep.or(env.keep_backups) {
+        prune(ctx, &env, keep)?;
+    }
+    Ok(())
 }
 
 /// Takes a verified backup of `env` and returns its path; used by migrate,
-/// restore and deploy before they mutate data.
-#[allow(dead_code)]
-pub(crate) fn take_verified(_ctx: &Ctx, env: &Environment) -> Result<Utf8PathBuf> {
-    eyre::bail!("backup of {} is not implemented yet", env.name)
+/// restore and deploy before they mutate data. Prints path, size, duration
+/// and throughput.
+pub(crate) fn take_verified(ctx: &Ctx, env: &Environment) -> Result<Utf8PathBuf> {
+    let compose = ctx.compose(env)?;
+    let client = pg_client(ctx, env, &compose)?;
+    let dir = ctx.backups_dir_of(env)?;
+    let guard = Interruptible::enter()?;
+    let ui = ctx.ui;
+    if !ui.tty {
+        ui.line(format!(
+            "backing up {} with {} into {dir} ...",
+            env.name,
+            client.describe("pg_dump")
+        ));
+    }
+    let bar = ui.bytes_bar(None, &format!("backing up {}", env.name));
+    let mut next_line = PLAIN_PROGRESS_STEP;
+    let result = backup::dump(&client, &dir, &env.name, guard.flag(), &mut |written| {
+        bar.set_position(written);
+        if !ui.tty && written >= next_line {
+            ui.line(format!("  {} written", human_bytes(written)));
+            next_line += PLAIN_PROGRESS_STEP;
+        }
+    });
+    bar.finish_and_clear();
+    let backup = result.wrap_err_with(|| format!("the backup of {} failed", env.name))?;
+    ui.line(format!(
+        "{} {} ({}, {}, {}/s)",
+        ui.green("backup:"),
+        backup.path,
+        human_bytes(backup.size),
+        human_duration(backup.duration),
+        human_bytes(backup.throughput() as u64)
+    ));
+    Ok(backup.path)
+}
+
+/// A plain progress line every this many bytes when stdout is not a terminal.
+const PLAIN_PROGRESS_STEP: u64 = 256 << 20;
+
+/// How pg_dump and psql reach `env`'s database: inside the database
+/// container (default), or the host's programs over the URL (`pg-dump = "host"`).
+pub(crate) fn pg_client(
+    ctx: &Ctx,
+    env: &Environment,
+    compose: &compose::Compose,
+) -> Result<PgClient> {
+    Ok(match env.pg_dump {
+        PgDumpLocation::Container => PgClient::container(compose)?,
+        PgDumpLocation::Host => PgClient::host(&ctx.database_url(compose)?)?,
+    })
+}
+
+fn prune(ctx: &Ctx, env: &Environment, keep: usize) -> Result<()> {
+    let removed = backup::prune(&env.backups, &env.name, keep)?;
+    for path in &removed {
+        ctx.ui
+            .line(format!("retention (keep {keep}): deleted {path}"));
+    }
+    Ok(())
+}
+
+fn verify(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
+    let ui = ctx.ui;
+    let verified = backup::verify(&args.file)?;
+    match &verified.sidecar {
+        Sidecar::Matched => ui.line(format!(
+            "{} {} ({}): trailer present, sha256 matches its sidecar",
+            ui.green("ok:"),
+            verified.path,
+            human_bytes(verified.size)
+        )),
+        Sidecar::Missing => {
+            ui.line(format!(
+                "{} {} ({}): trailer present",
+                ui.green("ok:"),
+                verified.path,
+                human_bytes(verified.size)
+            ));
+            ui.warn(format!(
+                "{} has no .sha256 sidecar: only its trailer vouches for it",
+                verified.path
+            ));
+        }
+    }
+    if !args.restore_test {
+        return Ok(());
+    }
+    let env = ctx.env(&env_for_file(&args.file, args.env.as_deref())?)?;
+    let compose = ctx.compose(&env)?;
+    let client = pg_client(ctx, &env, &compose)?;
+    let guard = Interruptible::enter()?;
+    let spinner = ui.spinner(&format!(
+        "restoring into a scratch database on {}'s server",
+        env.name
+    ));
+    let test = restore::restore_test(&client, &verified, guard.flag());
+    spinner.finish_and_clear();
+    let test = test.wrap_err("the restore test failed")?;
+    let rows: Vec<Vec<String>> = test
+        .tables
+        .iter()
+        .map(|t| {
+            let restored = t.restored.map_or("missing".to_owned(), |n| n.to_string());
+            let ok = if t.restored == Some(t.in_file) {
+                ui.green("ok")
+            } else {
+                ui.red("MISMATCH")
+            };
+            vec![t.table.clone(), t.in_file.to_string(), restored, ok]
+        })
+        .collect();
+    ui.table(&["TABLE", "ROWS IN FILE", "ROWS RESTORED", ""], &rows);
+    let bad = test.mismatches();
+    if !bad.is_empty() {
+        bail!(
+            "{} of {} tables restored with different row counts: do not rely on {}",
+            bad.len(),
+            test.tables.len(),
+            verified.path
+        );
+    }
+    ui.line(format!(
+        "{} restored {} tables into {} and dropped it again in {}",
+        ui.green("restore test passed:"),
+        test.tables.len(),
+        test.database,
+        human_duration(test.duration)
+    ));
+    Ok(())
+}
+
+/// The environment a backup file belongs to: `--env` if given, else the
+/// `backup_<env>_...` file name.
+pub(crate) fn env_for_file(file: &Utf8Path, flag: Option<&str>) -> Result<String> {
+    if let Some(env) = flag {
+        return Ok(env.to_owned());
+    }
+    match file.file_name().and_then(backup::parse_name) {
+        Some((env, _)) => Ok(env),
+        None => bail!("cannot tell the environment from the file name {file} (not backup_<env>_YYYYMMDD_HHMMSS.sql): pass --env ENV"),
+    }
+}
+
+pub(crate) fn list(ctx: &Ctx, args: ListArgs) -> Result<()> {
+    let dir = match &args.env {
+        Some(name) => ctx.env(name)?.backups,
+        None => ctx.config.backups.clone(),
+    };
+    let backups = backup::list(&dir, args.env.as_deref())?;
+    if backups.is_empty() {
+        ctx.ui.line(format!(
+            "no backups in {dir}: take one with `cargo xtask backup ENV`"
+        ));
+        return Ok(());
+    }
+    let now = time::OffsetDateTime::now_utc();
+    let rows: Vec<Vec<String>> = backups
+        .iter()
+        .map(|b| {
+            let status = match backup::verify(&b.path) {
+                Ok(v) if v.sidecar == Sidecar::Matched => ctx.ui.green("ok"),
+                Ok(_) => ctx.ui.yellow("no sidecar"),
+                Err(VerifyError::ChecksumMismatch { .. }) => ctx.ui.red("MISMATCH"),
+                Err(VerifyError::Truncated { .. }) => ctx.ui.red("INCOMPLETE"),
+                Err(e) => ctx.ui.red(&format!("BAD: {e}")),
+            };
+            let name = b.path.file_name().unwrap_or(b.path.as_str()).to_owned();
+            vec![
+                name,
+                human_bytes(b.size),
+                human_age(now - b.taken_at),
+                status,
+            ]
+        })
+        .collect();
+    ctx.ui.table(&["NAME", "SIZE", "AGE", "CHECKSUM"], &rows);
+    Ok(())
+}
+
+fn human_age(age: time::Duration) -> String {
+    let secs = age.whole_seconds().max(0);
+    match secs {
+        0..=119 => format!("{secs} s"),
+        120..=7199 => format!("{} min", secs / 60),
+        7200..=172_799 => format!("{} h", secs / 3600),
+        _ => format!("{} d", secs / 86_400),
+    }
+}
+
+/// While at least one guard lives, Ctrl-C and SIGTERM set a flag (the work
+/// cleans up and returns an error) instead of killing drydock; otherwise they
+/// keep their default action.
+pub(crate) struct Interruptible(());
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+static DEFAULT_ACTION: AtomicBool = AtomicBool::new(true);
+static DEPTH: AtomicUsize = AtomicUsize::new(0);
+static REGISTERED: OnceLock<()> = OnceLock::new();
+
+impl Interruptible {
+    pub(crate) fn enter() -> Result<Interruptible> {
+        if REGISTERED.get().is_none() {
+            for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+                signal_hook::flag::register_conditional_default(signal, &DEFAULT_ACTION)
+                    .wrap_err("cannot install the Ctrl-C handler")?;
+                signal_hook::flag::register(signal, &INTERRUPTED)
+                    .wrap_err("cannot install the Ctrl-C handler")?;
+            }
+            let _ = REGISTERED.set(());
+        }
+        if DEPTH.fetch_add(1, Ordering::SeqCst) == 0 {
+            INTERRUPTED.store(false, Ordering::SeqCst);
+            DEFAULT_ACTION.store(false, Ordering::SeqCst);
+        }
+        Ok(Interruptible(()))
+    }
+
+    /// Set once Ctrl-C or SIGTERM arrived while guarded.
+    pub(crate) fn flag(&self) -> &'static AtomicBool {
+        &INTERRUPTED
+    }
+}
+
+impl Drop for Interruptible {
+    fn drop(&mut self) {
+        if DEPTH.fetch_sub(1, Ordering::SeqCst) == 1 {
+            DEFAULT_ACTION.store(true, Ordering::SeqCst);
+        }
+    }
 }
