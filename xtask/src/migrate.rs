@@ -1,20 +1,388 @@
-//! `cargo xtask migrate`: apply pending Prisma-layout migrations (issue 4). Stub.
+//! `cargo xtask migrate ENV` (and `migrate status|new|resolve`): Prisma-compatible migrations over `crates/migrate`.
 
-use eyre::Result;
+use std::time::{Duration, Instant};
 
+use config::Environment;
+use eyre::{Context, Result};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use migrate::{Event, Mode, Options, Problem, Resolution};
+use tokio::runtime::Runtime;
+use tokio_postgres::Client;
+
+use crate::ui::human_duration;
 use crate::Ctx;
 
+/// `migrate ENV [flags]` applies pending migrations; the subcommands inspect and repair.
 #[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub(crate) struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Environment to migrate (prod, dev).
+    #[arg(required = true)]
+    env: Option<String>,
+    #[command(flatten)]
+    flags: Flags,
+}
+
+/// How `migrate ENV` deploys.
+#[derive(clap::Args, Clone, Copy, Default)]
+pub(crate) struct Flags {
+    /// Print the plan (pending migrations, tx/no-tx, lint findings) and change nothing.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    /// Go on although applied migration files changed (checksum drift).
+    #[arg(long)]
+    pub(crate) allow_drift: bool,
+    /// Go on although applied migrations have no folder.
+    #[arg(long)]
+    pub(crate) allow_missing: bool,
+    /// Apply pending migrations that sort before the latest applied one.
+    #[arg(long)]
+    pub(crate) allow_out_of_order: bool,
+    /// Do not take the verified backup before applying.
+    #[arg(long)]
+    pub(crate) skip_backup: bool,
+}
+
+#[derive(clap::Subcommand)]
+enum Command {
+    /// Compare the migrations folder with the database; exit non-zero unless up to date.
+    Status {
+        /// Environment (prod, dev).
+        env: String,
+    },
+    /// Create `<UTC timestamp>_<name>/migration.sql` (and migration_lock.toml if missing).
+    New {
+        /// What the migration does, e.g. `add_users`.
+        name: String,
+    },
+    /// Record a failed migration as rolled back, or a migration as applied (baselining).
+    Resolve(ResolveArgs),
+}
+
+#[derive(clap::Args)]
+struct ResolveArgs {
+    /// The migration is in the database (finished by hand, or part of a baseline).
+    #[arg(
+        long,
+        value_name = "NAME",
+        required_unless_present = "rolled_back",
+        conflicts_with = "rolled_back"
+    )]
+    applied: Option<String>,
+    /// The failed migration's changes were undone: run it again next time.
+    #[arg(long, value_name = "NAME")]
+    rolled_back: Option<String>,
     /// Environment (prod, dev).
     env: String,
 }
 
-pub(crate) fn run(_ctx: &Ctx, args: Args) -> Result<()> {
-    eyre::bail!("migrate {} is not implemented yet", args.env)
+/// Whether `deploy` takes the pre-migration backup.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Backup {
+    /// Take a verified backup when anything is pending.
+    Take,
+    /// The calling pipeline took one this run.
+    AlreadyTaken,
+    /// `--skip-backup`.
+    Skip,
+}
+
+pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
+    match args.command {
+        Some(Command::Status { env }) => status(ctx, &ctx.env(&env)?),
+        Some(Command::New { name }) => new(ctx, &name),
+        Some(Command::Resolve(r)) => resolve(ctx, r),
+        None => {
+            let env = ctx.env(args.env.as_deref().unwrap_or_default())?;
+            let backup = if args.flags.skip_backup {
+                Backup::Skip
+            } else {
+                Backup::Take
+            };
+            deploy(ctx, &env, args.flags, backup).map(|_| ())
+        }
+    }
+}
+
+/// Applies the pending migrations of `env`, `prisma migrate deploy` made safer;
+/// returns what it applied. Deploy pipelines call this.
+pub(crate) fn deploy(
+    ctx: &Ctx,
+    env: &Environment,
+    flags: Flags,
+    backup: Backup,
+) -> Result<Vec<migrate::Applied>> {
+    let ui = &ctx.ui;
+    let started = Instant::now();
+    // STEP 1: the folder and its lock file, before connecting.
+    let local = migrate::load_dir(&env.migrations)?;
+    // STEP 2: connect, set the session's timeouts, take the lock.
+    let rt = runtime()?;
+    let client = connect(ctx, env, &rt)?;
+    let settings = migrate::Settings {
+        lock_timeout: env.lock_timeout.clone(),
+        statement_timeout: env.statement_timeout.clone(),
+    };
+    rt.block_on(migrate::configure(&client, &settings))?;
+    take_lock(ctx, env, &rt, &client)?;
+    // STEP 3: validate everything before the first change.
+    let history = rt.block_on(migrate::read_history(&client, local))?;
+    let options = Options {
+        allow_drift: flags.allow_drift,
+        allow_missing: flags.allow_missing,
+        allow_out_of_order: flags.allow_out_of_order,
+    };
+    let plan = migrate::plan(&history, &options).map_err(|e| for_env(e, env))?;
+    for accepted in &plan.accepted {
+        ui.warn(format!("accepted: {}", for_env(accepted, env)));
+    }
+    if plan.pending.is_empty() {
+        rt.block_on(migrate::unlock(&client))?;
+        ui.line(format!(
+            "{}: no pending migrations, {} is up to date",
+            ui.green("ok"),
+            env.name
+        ));
+        return Ok(Vec::new());
+    }
+    print_plan(ctx, &plan);
+    if flags.dry_run {
+        rt.block_on(migrate::unlock(&client))?;
+        ui.line(format!(
+            "dry run: {} pending, nothing executed",
+            plan.pending.len()
+        ));
+        return Ok(Vec::new());
+    }
+    // STEP 4: the pre-migration backup, while holding the lock.
+    match backup {
+        Backup::Take => {
+            let path = crate::backup::take_verified(ctx, env)
+                .wrap_err("the pre-migration backup failed, nothing was migrated: fix the backup, or pass --skip-backup")?;
+            ui.line(format!("backup: {path}"));
+        }
+        Backup::AlreadyTaken => {}
+        Backup::Skip => ui.warn("--skip-backup: migrating without a pre-migration backup"),
+    }
+    // STEP 5: apply, one line per migration.
+    let bar = progress_bar(ctx, plan.pending.len());
+    let result = rt.block_on(migrate::apply(&client, &plan, |event| match event {
+        Event::Started { pending, .. } => bar.set_message(pending.migration.name.clone()),
+        Event::Applied(a) => {
+            bar.inc(1);
+            bar.suspend(|| {
+                ui.line(format!(
+                    "  applied {}  {}  {}",
+                    a.name,
+                    a.mode,
+                    human_duration(a.duration)
+                ))
+            });
+        }
+    }));
+    bar.finish_and_clear();
+    let applied = result.map_err(|e| for_env(e, env))?;
+    rt.block_on(migrate::unlock(&client))?;
+    // STEP 6: summary.
+    let (tx, no_tx) = applied.iter().fold((0, 0), |(t, n), a| match a.mode {
+        Mode::Transaction => (t + 1, n),
+        Mode::NoTransaction => (t, n + 1),
+    });
+    ui.line(format!(
+        "{}: applied {} migrations to {} ({tx} tx, {no_tx} no-tx) in {}",
+        ui.green("ok"),
+        applied.len(),
+        env.name,
+        human_duration(started.elapsed())
+    ));
+    Ok(applied)
+}
+
+/// `migrate status ENV`: exit 0 only when nothing is pending and nothing is wrong.
+fn status(ctx: &Ctx, env: &Environment) -> Result<()> {
+    let ui = &ctx.ui;
+    let local = migrate::load_dir(&env.migrations)?;
+    let rt = runtime()?;
+    let client = connect(ctx, env, &rt)?;
+    let history = rt.block_on(migrate::read_history(&client, local))?;
+    let status = migrate::status(&history);
+    let mut rows = Vec::new();
+    for m in &history.local {
+        let state = if status.applied.contains(&m.name) {
+            ui.green("applied")
+        } else if status.pending.iter().any(|p| p.name == m.name) {
+            ui.yellow("pending")
+        } else {
+            ui.red("failed")
+        };
+        rows.push(vec![m.name.clone(), state]);
+    }
+    for p in &status.problems {
+        if let Problem::Missing { name } = p {
+            rows.push(vec![name.clone(), ui.red("applied, folder missing")]);
+        }
+    }
+    ui.table(&["MIGRATION", "STATE"], &rows);
+    for p in &status.problems {
+        ui.line(format!("{} {}", ui.red("problem:"), for_env(p, env)));
+    }
+    if status.is_up_to_date() {
+        ui.line(format!(
+            "{}: {} migrations applied, {} is up to date",
+            ui.green("ok"),
+            status.applied.len(),
+            env.name
+        ));
+        return Ok(());
+    }
+    eyre::bail!(
+        "{} is not up to date: {} pending, {} problems; apply with `cargo xtask migrate {}` (or `--dry-run` to see the plan)",
+        env.name,
+        status.pending.len(),
+        status.problems.len(),
+        env.name
+    )
+}
+
+/// `migrate new NAME`.
+fn new(ctx: &Ctx, name: &str) -> Result<()> {
+    let file = migrate::create(
+        &ctx.config.migrations,
+        name,
+        time::OffsetDateTime::now_utc(),
+    )?;
+    ctx.ui.line(format!(
+        "created {file}: write the migration, then apply it with `cargo xtask migrate dev`"
+    ));
+    Ok(())
+}
+
+/// `migrate resolve --applied NAME | --rolled-back NAME ENV`, under the migration lock.
+fn resolve(ctx: &Ctx, args: ResolveArgs) -> Result<()> {
+    let env = ctx.env(&args.env)?;
+    let (name, resolution) = match (args.applied, args.rolled_back) {
+        (Some(name), _) => (name, Resolution::Applied),
+        (None, Some(name)) => (name, Resolution::RolledBack),
+        (None, None) => eyre::bail!("pass --applied NAME or --rolled-back NAME"),
+    };
+    let local = migrate::load_dir(&env.migrations)?;
+    let rt = runtime()?;
+    let client = connect(ctx, &env, &rt)?;
+    take_lock(ctx, &env, &rt, &client)?;
+    let history = rt.block_on(migrate::read_history(&client, local))?;
+    rt.block_on(migrate::resolve(&client, &history, &name, resolution))?;
+    rt.block_on(migrate::unlock(&client))?;
+    let what = match resolution {
+        Resolution::Applied => "applied",
+        Resolution::RolledBack => "rolled back (it runs again on the next deploy)",
+    };
+    ctx.ui.line(format!(
+        "{}: recorded {name} as {what} in {}",
+        ctx.ui.green("ok"),
+        env.name
+    ));
+    Ok(())
 }
 
 /// Number of pending migrations of `env` (for `status`).
-pub(crate) fn pending_count(_ctx: &Ctx, _env: &config::Environment, _compose: &compose::Compose) -> Result<usize> {
-    eyre::bail!("not implemented yet")
+pub(crate) fn pending_count(
+    ctx: &Ctx,
+    env: &Environment,
+    compose: &compose::Compose,
+) -> Result<usize> {
+    let local = migrate::load_dir(&env.migrations)?;
+    let url = ctx.database_url(compose)?;
+    let rt = runtime()?;
+    let client = rt.block_on(migrate::connect(&url))?;
+    let history = rt.block_on(migrate::read_history(&client, local))?;
+    Ok(migrate::status(&history).pending.len())
+}
+
+fn runtime() -> Result<Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .wrap_err("cannot start the async runtime")
+}
+
+fn connect(ctx: &Ctx, env: &Environment, rt: &Runtime) -> Result<Client> {
+    let compose = ctx.compose(env)?;
+    let url = ctx.database_url(&compose)?;
+    Ok(rt.block_on(migrate::connect(&url))?)
+}
+
+/// Takes the advisory lock, saying who holds it while waiting.
+fn take_lock(ctx: &Ctx, env: &Environment, rt: &Runtime, client: &Client) -> Result<()> {
+    let mut last: Option<(i32, Instant)> = None;
+    let wait = Duration::from_secs(env.migrate_lock_wait_secs);
+    rt.block_on(migrate::lock(client, wait, |holder, waited| {
+        let pid = holder.map_or(0, |h| h.pid);
+        if last.is_some_and(|(p, at)| p == pid && at.elapsed() < Duration::from_secs(5)) {
+            return;
+        }
+        last = Some((pid, Instant::now()));
+        let who = holder.map_or_else(|| "another session".to_owned(), |h| h.to_string());
+        ctx.ui.line(format!(
+            "waiting for the migration lock held by {who} ({} s of {} s)",
+            waited.as_secs(),
+            wait.as_secs()
+        ));
+    }))?;
+    Ok(())
+}
+
+fn print_plan(ctx: &Ctx, plan: &migrate::Plan) {
+    let ui = &ctx.ui;
+    ui.line(ui.bold(&format!("{} pending migrations:", plan.pending.len())));
+    let rows: Vec<Vec<String>> = plan
+        .pending
+        .iter()
+        .map(|p| {
+            let findings = if p.findings.is_empty() {
+                "-".to_owned()
+            } else {
+                ui.yellow(
+                    &p.findings
+                        .iter()
+                        .map(|f| f.kind.to_string())
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                )
+            };
+            vec![
+                p.migration.name.clone(),
+                p.mode.to_string(),
+                p.reason.clone(),
+                findings,
+            ]
+        })
+        .collect();
+    ui.table(&["MIGRATION", "MODE", "WHY", "DESTRUCTIVE"], &rows);
+    for finding in plan.pending.iter().flat_map(|p| &p.findings) {
+        ui.warn(format!("destructive: {finding}"));
+    }
+}
+
+fn progress_bar(ctx: &Ctx, total: usize) -> ProgressBar {
+    if !ctx.ui.tty {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(total as u64).with_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} {elapsed}")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
+    bar.set_draw_target(ProgressDrawTarget::stdout());
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
+/// The library's messages say `ENV` where the environment's name belongs.
+fn for_env(e: impl std::fmt::Display, env: &Environment) -> eyre::Report {
+    eyre::eyre!(
+        "{}",
+        e.to_string().replace(" ENV`", &format!(" {}`", env.name))
+    )
 }

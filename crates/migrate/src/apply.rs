@@ -9,6 +9,7 @@ use tokio_postgres::Client;
 use crate::ledger::{self, TABLE};
 use crate::mode::Mode;
 use crate::plan::{Pending, Plan};
+use crate::session::quote_literal;
 use crate::{lexer, MigrateError};
 
 /// A migration this run applied.
@@ -42,21 +43,39 @@ pub enum Event<'a> {
 /// a rolled-back attempt is then recorded with `rolled_back_at` and the error
 /// in `logs`. A no-tx migration is sent alone, between a "started" row and
 /// its completion, exactly as Prisma does; if it fails its row stays failed.
+///
+/// Durability: transactional migrations commit with `synchronous_commit = off`
+/// (each still atomic with its ledger row); the last write of the run (the
+/// last migration, or the record of a failure) commits with the session's own
+/// setting, which flushes every earlier commit, so `apply` returns only once
+/// everything it reports is durable. No-tx migrations always commit durably.
 pub async fn apply(
     client: &Client,
     plan: &Plan,
     mut on_event: impl FnMut(Event<'_>),
 ) -> Result<Vec<Applied>, MigrateError> {
+    let bookkeeping = |doing: &str, e: tokio_postgres::Error| MigrateError::Database {
+        doing: doing.to_owned(),
+        reason: describe(&e),
+    };
     if !plan.ledger_exists {
         client
             .batch_execute(&ledger::create_sql(&plan.schema))
             .await
-            .map_err(|e| MigrateError::Database {
-                doing: format!("create {TABLE}"),
-                reason: describe(&e),
-            })?;
+            .map_err(|e| bookkeeping(&format!("create {TABLE}"), e))?;
     }
     let total = plan.pending.len();
+    if total == 0 {
+        return Ok(Vec::new());
+    }
+    let row = client
+        .query_one(
+            "SELECT current_setting('synchronous_commit'), set_config('synchronous_commit', 'off', false)",
+            &[],
+        )
+        .await
+        .map_err(|e| bookkeeping("set synchronous_commit", e))?;
+    let durable = Durable(row.get(0));
     let mut done = Vec::with_capacity(total);
     for (index, pending) in plan.pending.iter().enumerate() {
         on_event(Event::Started {
@@ -65,9 +84,12 @@ pub async fn apply(
             pending,
         });
         let started = Instant::now();
+        let last = index + 1 == total;
         match pending.mode {
-            Mode::Transaction => run_in_transaction(client, &plan.schema, pending).await?,
-            Mode::NoTransaction => run_alone(client, &plan.schema, pending).await?,
+            Mode::Transaction => {
+                run_in_transaction(client, &plan.schema, pending, &durable, last).await?
+            }
+            Mode::NoTransaction => run_alone(client, &plan.schema, pending, &durable, last).await?,
         }
         let applied = Applied {
             name: pending.migration.name.clone(),
@@ -80,17 +102,34 @@ pub async fn apply(
     Ok(done)
 }
 
+/// The session's own `synchronous_commit`, restored for durable commits.
+struct Durable(String);
+
+impl Durable {
+    fn set(&self) -> String {
+        format!("SET synchronous_commit TO {}", quote_literal(&self.0))
+    }
+}
+
 async fn run_in_transaction(
     client: &Client,
     schema: &str,
     pending: &Pending,
+    durable: &Durable,
+    last: bool,
 ) -> Result<(), MigrateError> {
-    const PREFIX: &str = "BEGIN;\n";
     let m = &pending.migration;
     let id = ledger::new_id();
+    // The last commit restores the session's setting (a SET inside a
+    // transaction lasts past its commit) and so is durable.
+    let prefix = if last {
+        format!("BEGIN; {};\n", durable.set())
+    } else {
+        "BEGIN;\n".to_owned()
+    };
     // The newline ends a trailing `--` comment of a file without a final newline.
     let sql = format!(
-        "{PREFIX}{}\n;\n{};\nCOMMIT;",
+        "{prefix}{}\n;\n{};\nCOMMIT;",
         m.script,
         ledger::applied_row_sql(schema, &id, m)
     );
@@ -98,10 +137,13 @@ async fn run_in_transaction(
     let Err(e) = client.batch_execute(&sql).await else {
         return Ok(());
     };
-    let error = describe_in_script(&e, &sql, PREFIX.len(), &m.script);
+    let error = describe_in_script(&e, &sql, prefix.len(), &m.script);
     // The failed statement aborted the transaction and the server skipped the
-    // rest of the script, COMMIT included: end the transaction, then record the attempt.
-    let _ = client.batch_execute("ROLLBACK").await;
+    // rest of the script, COMMIT included: end the transaction, then record
+    // the attempt durably (which also flushes the run's earlier commits).
+    let _ = client
+        .batch_execute(&format!("ROLLBACK; {}", durable.set()))
+        .await;
     let audit = format!(
         "INSERT INTO {} (id, checksum, finished_at, migration_name, logs, rolled_back_at, started_at, applied_steps_count) VALUES ($1, $2, NULL, $3, $4, now(), $5, 0)",
         ledger::table(schema)
@@ -119,7 +161,13 @@ async fn run_in_transaction(
     })
 }
 
-async fn run_alone(client: &Client, schema: &str, pending: &Pending) -> Result<(), MigrateError> {
+async fn run_alone(
+    client: &Client,
+    schema: &str,
+    pending: &Pending,
+    durable: &Durable,
+    last: bool,
+) -> Result<(), MigrateError> {
     let m = &pending.migration;
     let table = ledger::table(schema);
     let id = ledger::new_id();
@@ -127,19 +175,33 @@ async fn run_alone(client: &Client, schema: &str, pending: &Pending) -> Result<(
         doing: format!("{doing} for {} in {TABLE}", m.name),
         reason: describe(&e),
     };
+    let start = format!(
+        "{}; INSERT INTO {table} (id, checksum, migration_name, started_at, applied_steps_count) VALUES ({}, {}, {}, now(), 0)",
+        durable.set(),
+        quote_literal(&id),
+        quote_literal(&m.checksum),
+        quote_literal(&m.name)
+    );
     client
-        .execute(
-            &format!("INSERT INTO {table} (id, checksum, migration_name, started_at, applied_steps_count) VALUES ($1, $2, $3, now(), 0)"),
-            &[&id, &m.checksum, &m.name],
-        )
+        .batch_execute(&start)
         .await
         .map_err(|e| bookkeeping("record the start", e))?;
     match client.batch_execute(&m.script).await {
         Ok(()) => {
+            let finish = format!(
+                "UPDATE {table} SET finished_at = now(), applied_steps_count = 1 WHERE id = {}",
+                quote_literal(&id)
+            );
             client
-                .execute(&format!("UPDATE {table} SET finished_at = now(), applied_steps_count = 1 WHERE id = $1"), &[&id])
+                .batch_execute(&finish)
                 .await
                 .map_err(|e| bookkeeping("record the end", e))?;
+            if !last {
+                client
+                    .batch_execute("SET synchronous_commit TO off")
+                    .await
+                    .map_err(|e| bookkeeping("set synchronous_commit", e))?;
+            }
             Ok(())
         }
         Err(e) => {

@@ -96,3 +96,44 @@ async fn the_server_refuses_concurrently_in_a_multi_statement_script() {
         .await
         .unwrap();
 }
+
+/// Commits are asynchronous during a run; the session's own setting is back
+/// for the last commit, after a success as after a failure.
+#[tokio::test]
+async fn the_sessions_synchronous_commit_is_restored() {
+    let f = Fixture::new();
+    let client = f.client().await;
+    client
+        .batch_execute("SET synchronous_commit TO remote_write")
+        .await
+        .unwrap();
+    f.write("20240101000000_a", "CREATE TABLE a (id int);");
+    f.write(
+        "20240102000000_b",
+        "CREATE INDEX CONCURRENTLY a_idx ON a (id);",
+    );
+    f.write("20240103000000_c", "CREATE TABLE c (id int);");
+    crate::support::deploy(
+        &client,
+        f.migrations(),
+        &Default::default(),
+        std::time::Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
+    let shown = crate::support::rows(&client, "SHOW synchronous_commit").await;
+    assert_eq!(shown[0][0].as_deref(), Some("remote_write"));
+
+    f.write("20240104000000_d", "CREATE TABLE d (id int);");
+    f.write("20240105000000_e", "SELECT 1/0;");
+    assert!(crate::support::deploy(
+        &client,
+        f.migrations(),
+        &Default::default(),
+        std::time::Duration::from_secs(5)
+    )
+    .await
+    .is_err());
+    let shown = crate::support::rows(&client, "SHOW synchronous_commit").await;
+    assert_eq!(shown[0][0].as_deref(), Some("remote_write"));
+}
