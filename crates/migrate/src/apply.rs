@@ -1,8 +1,12 @@
-//! Running the plan: one round trip per transactional migration, its ledger row inside the same transaction.
+//! Running the plan: each transactional migration with its ledger row in one transaction, pipelined.
 
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use time::OffsetDateTime;
 use tokio_postgres::error::ErrorPosition;
 use tokio_postgres::Client;
 
@@ -77,29 +81,205 @@ pub async fn apply(
         .map_err(|e| bookkeeping("set synchronous_commit", e))?;
     let durable = Durable(row.get(0));
     let mut done = Vec::with_capacity(total);
-    for (index, pending) in plan.pending.iter().enumerate() {
-        on_event(Event::Started {
-            index,
-            total,
-            pending,
-        });
-        let started = Instant::now();
-        let last = index + 1 == total;
-        match pending.mode {
-            Mode::Transaction => {
-                run_in_transaction(client, &plan.schema, pending, &durable, last).await?
-            }
-            Mode::NoTransaction => run_alone(client, &plan.schema, pending, &durable, last).await?,
+    let mut index = 0;
+    while index < total {
+        let pending = &plan.pending[index];
+        if pending.mode == Mode::NoTransaction {
+            on_event(Event::Started {
+                index,
+                total,
+                pending,
+            });
+            let started = Instant::now();
+            run_alone(client, &plan.schema, pending, &durable, index + 1 == total).await?;
+            let applied = Applied {
+                name: pending.migration.name.clone(),
+                mode: pending.mode,
+                duration: started.elapsed(),
+            };
+            on_event(Event::Applied(&applied));
+            done.push(applied);
+            index += 1;
+            continue;
         }
-        let applied = Applied {
-            name: pending.migration.name.clone(),
-            mode: pending.mode,
-            duration: started.elapsed(),
-        };
-        on_event(Event::Applied(&applied));
-        done.push(applied);
+        let run = plan.pending[index..]
+            .iter()
+            .take_while(|p| p.mode == Mode::Transaction)
+            .count();
+        run_transactions(
+            client,
+            plan,
+            index..index + run,
+            &durable,
+            &mut on_event,
+            &mut done,
+        )
+        .await?;
+        index += run;
     }
     Ok(done)
+}
+
+/// How many transactional migrations may be on the wire at once.
+const PIPELINE: usize = 32;
+
+type Reply<'a> = Pin<Box<dyn Future<Output = Result<(), tokio_postgres::Error>> + 'a>>;
+
+/// One sent migration, waiting for its reply.
+struct InFlight<'a> {
+    index: usize,
+    sql: Arc<str>,
+    script_at: usize,
+    reply: Reply<'a>,
+    result: Option<Result<(), tokio_postgres::Error>>,
+}
+
+/// Consecutive transactional migrations, pipelined: each is sent without
+/// waiting for the one before, in order, on the one connection. A failure
+/// leaves its transaction aborted, so the server rejects every later one
+/// at its `BEGIN`; each later one also starts with a guard that fails unless
+/// the ledger row of the one before it is committed.
+async fn run_transactions<'a>(
+    client: &'a Client,
+    plan: &'a Plan,
+    range: std::ops::Range<usize>,
+    durable: &Durable,
+    on_event: &mut impl FnMut(Event<'_>),
+    done: &mut Vec<Applied>,
+) -> Result<(), MigrateError> {
+    let total = plan.pending.len();
+    let table = ledger::table(&plan.schema);
+    let mut queue: VecDeque<InFlight<'a>> = VecDeque::new();
+    let mut next = range.start;
+    let mut previous_id: Option<String> = None;
+    let mut front_since = Instant::now();
+    on_event(Event::Started {
+        index: range.start,
+        total,
+        pending: &plan.pending[range.start],
+    });
+    loop {
+        while next < range.end && queue.len() < PIPELINE {
+            let m = &plan.pending[next].migration;
+            let id = ledger::new_id();
+            let mut prefix = String::from("BEGIN;\n");
+            if let Some(previous) = &previous_id {
+                prefix.push_str(&format!(
+                    "SELECT 1 / (SELECT count(*)::int FROM {table} WHERE id = {});\n",
+                    quote_literal(previous)
+                ));
+            }
+            if next + 1 == total {
+                // The run's last commit restores the session's setting (a SET
+                // inside a transaction outlives its commit) and so is durable.
+                prefix.push_str(&format!("{};\n", durable.set()));
+            }
+            // The newline ends a trailing `--` comment of a file without a final newline.
+            let sql: Arc<str> = format!(
+                "{prefix}{}\n;\n{};\nCOMMIT;",
+                m.script,
+                ledger::applied_row_sql(&plan.schema, &id, m)
+            )
+            .into();
+            let owned = Arc::clone(&sql);
+            let reply: Reply<'a> = Box::pin(async move { client.batch_execute(&owned).await });
+            queue.push_back(InFlight {
+                index: next,
+                sql,
+                script_at: prefix.len(),
+                reply,
+                result: None,
+            });
+            previous_id = Some(id);
+            next += 1;
+        }
+        if queue.is_empty() {
+            return Ok(());
+        }
+        // Poll every reply in order (a first poll sends the query), until the oldest is in.
+        std::future::poll_fn(|cx| {
+            for flight in queue.iter_mut().filter(|f| f.result.is_none()) {
+                if let Poll::Ready(r) = flight.reply.as_mut().poll(cx) {
+                    flight.result = Some(r);
+                }
+            }
+            if queue.front().is_some_and(|f| f.result.is_some()) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await;
+        let flight = queue.pop_front().expect("the front is ready");
+        let pending = &plan.pending[flight.index];
+        match flight.result.expect("the front is ready") {
+            Ok(()) => {
+                let applied = Applied {
+                    name: pending.migration.name.clone(),
+                    mode: Mode::Transaction,
+                    duration: front_since.elapsed(),
+                };
+                front_since = Instant::now();
+                on_event(Event::Applied(&applied));
+                done.push(applied);
+                if let Some(front) = queue.front() {
+                    on_event(Event::Started {
+                        index: front.index,
+                        total,
+                        pending: &plan.pending[front.index],
+                    });
+                } else if next < range.end {
+                    on_event(Event::Started {
+                        index: next,
+                        total,
+                        pending: &plan.pending[next],
+                    });
+                }
+            }
+            Err(e) => {
+                let error = describe_in_script(
+                    &e,
+                    &flight.sql,
+                    flight.script_at,
+                    &pending.migration.script,
+                );
+                // Every later migration on the wire fails at its BEGIN; wait for them.
+                for later in queue.drain(..) {
+                    if later.result.is_none() {
+                        let _ = later.reply.await;
+                    }
+                }
+                return Err(record_rollback(client, &plan.schema, pending, durable, error).await);
+            }
+        }
+    }
+}
+
+/// After a failed transactional migration: end its aborted transaction, then
+/// record the attempt durably (which also flushes the run's earlier commits).
+async fn record_rollback(
+    client: &Client,
+    schema: &str,
+    pending: &Pending,
+    durable: &Durable,
+    error: String,
+) -> MigrateError {
+    let m = &pending.migration;
+    let _ = client
+        .batch_execute(&format!("ROLLBACK; {}", durable.set()))
+        .await;
+    let audit = format!(
+        "INSERT INTO {} (id, checksum, finished_at, migration_name, logs, rolled_back_at, started_at, applied_steps_count) VALUES ($1, $2, NULL, $3, $4, now(), now(), 0)",
+        ledger::table(schema)
+    );
+    let _ = client
+        .execute(&audit, &[&ledger::new_id(), &m.checksum, &m.name, &error])
+        .await;
+    MigrateError::Failed {
+        name: m.name.clone(),
+        mode: Mode::Transaction,
+        error,
+    }
 }
 
 /// The session's own `synchronous_commit`, restored for durable commits.
@@ -109,56 +289,6 @@ impl Durable {
     fn set(&self) -> String {
         format!("SET synchronous_commit TO {}", quote_literal(&self.0))
     }
-}
-
-async fn run_in_transaction(
-    client: &Client,
-    schema: &str,
-    pending: &Pending,
-    durable: &Durable,
-    last: bool,
-) -> Result<(), MigrateError> {
-    let m = &pending.migration;
-    let id = ledger::new_id();
-    // The last commit restores the session's setting (a SET inside a
-    // transaction lasts past its commit) and so is durable.
-    let prefix = if last {
-        format!("BEGIN; {};\n", durable.set())
-    } else {
-        "BEGIN;\n".to_owned()
-    };
-    // The newline ends a trailing `--` comment of a file without a final newline.
-    let sql = format!(
-        "{prefix}{}\n;\n{};\nCOMMIT;",
-        m.script,
-        ledger::applied_row_sql(schema, &id, m)
-    );
-    let started_at = OffsetDateTime::now_utc();
-    let Err(e) = client.batch_execute(&sql).await else {
-        return Ok(());
-    };
-    let error = describe_in_script(&e, &sql, prefix.len(), &m.script);
-    // The failed statement aborted the transaction and the server skipped the
-    // rest of the script, COMMIT included: end the transaction, then record
-    // the attempt durably (which also flushes the run's earlier commits).
-    let _ = client
-        .batch_execute(&format!("ROLLBACK; {}", durable.set()))
-        .await;
-    let audit = format!(
-        "INSERT INTO {} (id, checksum, finished_at, migration_name, logs, rolled_back_at, started_at, applied_steps_count) VALUES ($1, $2, NULL, $3, $4, now(), $5, 0)",
-        ledger::table(schema)
-    );
-    let _ = client
-        .execute(
-            &audit,
-            &[&ledger::new_id(), &m.checksum, &m.name, &error, &started_at],
-        )
-        .await;
-    Err(MigrateError::Failed {
-        name: m.name.clone(),
-        mode: Mode::Transaction,
-        error,
-    })
 }
 
 async fn run_alone(

@@ -194,3 +194,27 @@ async fn resolve_applied_marks_a_failed_migration_done() {
     let status = migrate::status(&migrate::read_history(&client, local).await.unwrap());
     assert!(status.is_up_to_date(), "{status:?}");
 }
+
+/// A migration that fails only at COMMIT (a deferred constraint) ends its
+/// transaction, so the pipelined migrations after it are stopped by their guard.
+#[tokio::test]
+async fn a_failure_at_commit_stops_the_migrations_sent_after_it() {
+    let f = Fixture::new();
+    f.write("20240101000000_tables", "CREATE TABLE p (id int PRIMARY KEY);\nCREATE TABLE c (p int REFERENCES p DEFERRABLE INITIALLY DEFERRED);\n");
+    f.write("20240102000000_orphan", "INSERT INTO c VALUES (42);\n");
+    f.write("20240103000000_after", "CREATE TABLE after (id int);\n");
+    f.write("20240104000000_later", "CREATE TABLE later (id int);\n");
+    let err = f.deploy().await.unwrap_err();
+    let MigrateError::Failed { name, error, .. } = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(name, "20240102000000_orphan");
+    assert!(error.contains("foreign key"), "{error}");
+    let tables = f.rows("SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE schemaname = 'public'").await;
+    assert_eq!(tables[0][0].as_deref(), Some("_prisma_migrations,c,p"));
+    let applied = f.rows("SELECT migration_name FROM _prisma_migrations WHERE finished_at IS NOT NULL ORDER BY 1").await;
+    assert_eq!(
+        applied,
+        vec![vec![Some("20240101000000_tables".to_owned())]]
+    );
+}
