@@ -4,7 +4,8 @@
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use camino::{Utf8Path, Utf8PathBuf};
@@ -17,8 +18,15 @@ use crate::{file_name, BackupError, PgClient};
 /// The options drydock dumps with; the crate documentation says why.
 pub const DUMP_OPTIONS: [&str; 4] = ["--format=plain", "--clean", "--if-exists", "--no-owner"];
 
-/// Size of the single buffer the dump streams through.
+/// Size of each buffer the dump streams through.
 const BUFFER: usize = 1 << 20;
+
+/// Buffers queued for hashing at most (memory stays under a few MiB).
+const IN_FLIGHT: usize = 4;
+
+/// The partial file is flushed to disk in the background every this many bytes,
+/// so the final `fsync` has little left to write.
+const SYNC_EVERY: u64 = 64 << 20;
 
 /// A backup on disk: complete, synced, with its sidecar.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,7 +66,7 @@ impl Drop for Partial {
 
 /// Dumps the database `client` reaches into `dir` as a backup of `env`.
 ///
-/// Streams pg_dump's output through one buffer into
+/// Streams pg_dump's output through a few 1 MiB buffers into
 /// `.backup_<env>_<ts>.sql.partial` (mode 0600), hashing as it goes and
 /// calling `on_progress` with the bytes written so far. Then checks the exit
 /// status, the header and the trailer, syncs the file, links it to its final
@@ -205,29 +213,78 @@ fn publish(dir: &Utf8Path, env: &str, partial: &Utf8Path) -> Result<Utf8PathBuf,
     }
 }
 
+/// Copies `from` into `to`, returning the bytes copied and their sha256.
+///
+/// Hashing runs on its own thread and the file is flushed to disk in the
+/// background every [`SYNC_EVERY`] bytes, so neither stalls the reading of
+/// pg_dump's output; at most [`IN_FLIGHT`] buffers exist at once.
 fn copy_hashing(
     mut from: impl Read,
     to: &mut File,
     path: &Utf8Path,
     on_progress: &mut dyn FnMut(u64),
 ) -> Result<(u64, String), BackupError> {
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; BUFFER];
-    let mut total = 0u64;
-    loop {
-        let n = match from.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(BackupError::io("read the output of pg_dump for", path, e)),
-        };
-        hasher.update(&buf[..n]);
-        to.write_all(&buf[..n])
-            .map_err(|e| BackupError::io("write", path, e))?;
-        total += n as u64;
-        on_progress(total);
-    }
-    Ok((total, hex(&hasher.finalize())))
+    let (to_hasher, hasher_rx) = mpsc::sync_channel::<Vec<u8>>(IN_FLIGHT);
+    let (recycle, recycled) = mpsc::channel::<Vec<u8>>();
+    let syncer = to
+        .try_clone()
+        .map_err(|e| BackupError::io("open", path, e))?;
+    let written = AtomicU64::new(0);
+    let done = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let hasher = s.spawn(move || {
+            let mut hasher = Sha256::new();
+            for buf in hasher_rx {
+                hasher.update(&buf);
+                let _ = recycle.send(buf);
+            }
+            hex(&hasher.finalize())
+        });
+        s.spawn(|| {
+            let mut synced = 0;
+            while !done.load(Ordering::Relaxed) {
+                let now = written.load(Ordering::Relaxed);
+                if now - synced >= SYNC_EVERY {
+                    let _ = syncer.sync_data();
+                    synced = now;
+                } else {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+        });
+        let copied = (|| {
+            let mut total = 0u64;
+            loop {
+                let mut buf = recycled.try_recv().unwrap_or_default();
+                buf.resize(BUFFER, 0);
+                let n = match from.read(&mut buf) {
+                    Ok(0) => return Ok(total),
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        return Err(BackupError::io("read the output of pg_dump for", path, e))
+                    }
+                };
+                buf.truncate(n);
+                to.write_all(&buf)
+                    .map_err(|e| BackupError::io("write", path, e))?;
+                total += n as u64;
+                written.store(total, Ordering::Relaxed);
+                on_progress(total);
+                if to_hasher.send(buf).is_err() {
+                    return Err(BackupError::Io {
+                        action: "hash".into(),
+                        path: path.to_string(),
+                        detail: "the hashing thread stopped".into(),
+                    });
+                }
+            }
+        })();
+        done.store(true, Ordering::Relaxed);
+        drop(to_hasher);
+        let sha256 = hasher.join().expect("the hashing thread does not panic");
+        copied.map(|total| (total, sha256))
+    })
 }
 
 fn write_sidecar(path: &Utf8Path, sha256: &str) -> Result<Utf8PathBuf, BackupError> {
