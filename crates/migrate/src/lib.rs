@@ -21,7 +21,9 @@
 //!    without ledger, scripts that cannot be sent safely); refuses with every
 //!    [`Problem`] at once.
 //! 4. [`apply`]: each transactional migration runs with its ledger row in one
-//!    transaction and one round trip; files that cannot run in a transaction
+//!    transaction, pipelined behind the previous one (a failure stops the
+//!    rest before they change anything); commits are asynchronous until the
+//!    run's last write, which makes them all durable. Files that cannot run in a transaction
 //!    ([`Mode::NoTransaction`], chosen by a SQL lexer or a first-line
 //!    `-- drydock: no-transaction` / `-- drydock: transaction` directive) are
 //!    sent alone as Prisma sends them.
