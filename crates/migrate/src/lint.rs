@@ -101,7 +101,7 @@ pub fn lint(migration: &Migration) -> Vec<Finding> {
         } else if s.starts_with(&["ALTER", "TABLE"]) {
             let (table, actions) = alter_table(s);
             for action in actions {
-                if let Some(kind) = action_kind(&action, table.as_deref(), &created) {
+                if let Some(kind) = action_kind(action, table.as_deref(), &created) {
                     found(kind);
                 }
             }
@@ -229,13 +229,9 @@ fn excerpt(s: &Statement<'_>) -> String {
             out.push_str(" ...");
             break;
         }
-        if !out.is_empty()
-            && !matches!(t.kind, Kind::Open | Kind::Close | Kind::Comma)
-            && t.text != "."
-        {
-            if !out.ends_with('.') && !out.ends_with('(') {
-                out.push(' ');
-            }
+        let glued = matches!(t.kind, Kind::Open | Kind::Close | Kind::Comma) || t.text == ".";
+        if !out.is_empty() && !glued && !out.ends_with('.') && !out.ends_with('(') {
+            out.push(' ');
         }
         out.push_str(t.text);
     }

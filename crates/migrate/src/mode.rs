@@ -154,11 +154,16 @@ fn directive(script: &str) -> Result<Option<Mode>, ScriptError> {
 fn is_transaction_control(s: &Statement<'_>) -> bool {
     let Some(first) = s.get(0) else { return false };
     if first.is("ROLLBACK") {
-        return !s.get(1).is_some_and(|t| t.is("TO"))
-            && !(s
-                .get(1)
-                .is_some_and(|t| t.is("WORK") || t.is("TRANSACTION"))
-                && s.get(2).is_some_and(|t| t.is("TO")));
+        // `ROLLBACK [WORK | TRANSACTION] TO [SAVEPOINT] x` stays inside the transaction.
+        let to_at = if s
+            .get(1)
+            .is_some_and(|t| t.is("WORK") || t.is("TRANSACTION"))
+        {
+            2
+        } else {
+            1
+        };
+        return !s.get(to_at).is_some_and(|t| t.is("TO"));
     }
     ["BEGIN", "COMMIT", "END", "ABORT"]
         .iter()

@@ -83,7 +83,7 @@ impl Cluster {
         }
         let data = cluster.data();
         cluster.run(
-            &cluster.tool("initdb"),
+            cluster.tool("initdb"),
             &[
                 "-D".as_ref(),
                 data.as_os_str(),
@@ -115,7 +115,7 @@ impl Cluster {
             )?;
             let log = cluster.dir.join("server.log");
             match cluster.run(
-                &cluster.tool("pg_ctl"),
+                cluster.tool("pg_ctl"),
                 &[
                     "-D".as_ref(),
                     data.as_os_str(),
@@ -167,7 +167,7 @@ impl Cluster {
         let name = format!("test_{}_{n}", std::process::id());
         let port = self.port.to_string();
         self.run(
-            &self.tool("createdb"),
+            self.tool("createdb"),
             &[
                 "-h".as_ref(),
                 "127.0.0.1".as_ref(),
@@ -234,7 +234,7 @@ impl Drop for Cluster {
         if self.port != 0 {
             let data = self.data();
             let _ = self.run(
-                &self.tool("pg_ctl"),
+                self.tool("pg_ctl"),
                 &[
                     "-D".as_ref(),
                     data.as_os_str(),
