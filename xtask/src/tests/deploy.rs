@@ -23,24 +23,35 @@ fn add_migration(stack: &Stack, name: &str, sql: &str) {
     std::fs::write(dir.join("migration.sql"), sql).unwrap();
 }
 
-/// Unix seconds (float) when docker stopped container `id`, from `docker events`.
-fn stop_time(id: &str, since: &str) -> f64 {
-    let until = format!("{}", time::OffsetDateTime::now_utc().unix_timestamp() + 1);
-    let out = duct::cmd!("docker", "events", "--since", since, "--until", until, "--filter", format!("container={id}"), "--filter", "event=stop", "--format", "{{.TimeNano}}")
-        .read()
+/// Watches docker events for container `id` from now on (the engine keeps
+/// only a short history, so the watch must start before the deploy); the
+/// returned function gives the Unix time (s) of its `stop` event.
+fn watch_stop(id: &str) -> impl FnOnce() -> f64 {
+    use std::io::BufRead;
+    let reader = duct::cmd!("docker", "events", "--filter", format!("container={id}"), "--format", "{{.Status}} {{.TimeNano}}")
+        .reader()
         .unwrap();
-    let nanos: f64 = out.lines().next().expect("a stop event").trim().parse().unwrap();
-    nanos / 1e9
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(&reader).lines().map_while(Result::ok) {
+            if let Some(nanos) = line.strip_prefix("stop ") {
+                let _ = tx.send(nanos.trim().parse::<f64>().unwrap() / 1e9);
+                break;
+            }
+        }
+        let _ = reader.kill();
+    });
+    move || rx.recv_timeout(Duration::from_secs(10)).expect("a stop event for the old api container")
 }
 
 #[test]
 fn full_deploy_keeps_the_database_and_applies_migrations() {
     let stack = deployed("full", |_| {});
-    let since = format!("{}", time::OffsetDateTime::now_utc().unix_timestamp() - 1);
     add_migration(&stack, "20260301000000_add_user_role", "ALTER TABLE \"User\" ADD COLUMN \"role\" TEXT NOT NULL DEFAULT 'member';\n");
     let db_before = stack.db_identity();
     let api_before = stack.compose.container_ids("api").unwrap();
     let backups_before = backup_files(&stack);
+    let api_stopped_at = watch_stop(&api_before[0]);
 
     run_on(&ctx(), &stack, &DEPLOY, options()).expect("deploy");
 
@@ -53,7 +64,7 @@ fn full_deploy_keeps_the_database_and_applies_migrations() {
     assert_eq!(new.len(), 1, "{new:?}");
     let written = std::fs::metadata(stack.backups().join(&new[0])).unwrap().modified().unwrap();
     let written = written.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
-    assert!(written < stop_time(&api_before[0], &since), "backup finished after the api stopped");
+    assert!(written < api_stopped_at(), "backup finished after the api stopped");
 }
 
 #[test]
