@@ -3,14 +3,13 @@
 //! listing and retention; and the Ctrl-C/SIGTERM guard that backup and
 //! restore share.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::OnceLock;
 
 use backup::{PgClient, Sidecar, VerifyError};
 use camino::{Utf8Path, Utf8PathBuf};
 use config::{Environment, PgDumpLocation};
 use eyre::{bail, Context, Result};
 
+use crate::interrupt::Interruptible;
 use crate::ui::{human_bytes, human_duration};
 use crate::Ctx;
 
@@ -254,47 +253,5 @@ fn human_age(age: time::Duration) -> String {
         120..=7199 => format!("{} min", secs / 60),
         7200..=172_799 => format!("{} h", secs / 3600),
         _ => format!("{} d", secs / 86_400),
-    }
-}
-
-/// While at least one guard lives, Ctrl-C and SIGTERM set a flag (the work
-/// cleans up and returns an error) instead of killing drydock; otherwise they
-/// keep their default action.
-pub(crate) struct Interruptible(());
-
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-static DEFAULT_ACTION: AtomicBool = AtomicBool::new(true);
-static DEPTH: AtomicUsize = AtomicUsize::new(0);
-static REGISTERED: OnceLock<()> = OnceLock::new();
-
-impl Interruptible {
-    pub(crate) fn enter() -> Result<Interruptible> {
-        if REGISTERED.get().is_none() {
-            for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-                signal_hook::flag::register_conditional_default(signal, &DEFAULT_ACTION)
-                    .wrap_err("cannot install the Ctrl-C handler")?;
-                signal_hook::flag::register(signal, &INTERRUPTED)
-                    .wrap_err("cannot install the Ctrl-C handler")?;
-            }
-            let _ = REGISTERED.set(());
-        }
-        if DEPTH.fetch_add(1, Ordering::SeqCst) == 0 {
-            INTERRUPTED.store(false, Ordering::SeqCst);
-            DEFAULT_ACTION.store(false, Ordering::SeqCst);
-        }
-        Ok(Interruptible(()))
-    }
-
-    /// Set once Ctrl-C or SIGTERM arrived while guarded.
-    pub(crate) fn flag(&self) -> &'static AtomicBool {
-        &INTERRUPTED
-    }
-}
-
-impl Drop for Interruptible {
-    fn drop(&mut self) {
-        if DEPTH.fetch_sub(1, Ordering::SeqCst) == 1 {
-            DEFAULT_ACTION.store(true, Ordering::SeqCst);
-        }
     }
 }

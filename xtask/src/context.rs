@@ -41,18 +41,7 @@ impl Ctx {
         }
         compose.database_url().wrap_err("cannot derive the database URL (set DATABASE_URL to override)")
     }
-
-    /// The backups folder, created with mode 0700 if missing.
-    pub(crate) fn backups_dir(&self) -> Result<&Utf8Path> {
-        let dir = self.config.backups.as_path();
-        if !dir.exists() {
-            std::fs::create_dir_all(dir).wrap_err_with(|| format!("cannot create {dir}"))?;
-        }
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-            .wrap_err_with(|| format!("cannot set mode 0700 on {dir}"))?;
-        Ok(dir)
-    }
+}
 }
 
 impl Ctx {

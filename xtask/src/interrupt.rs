@@ -1,28 +1,54 @@
-//! Ctrl-C and SIGTERM: one process-wide flag instead of dying mid-step, so
-//! every task can clean up (remove a partial backup, bring the app back,
-//! release the deploy lock, write the journal) and then exit non-zero.
+//! Ctrl-C and SIGTERM: while at least one [`Interruptible`] guard lives, they
+//! only set a flag, so the work in progress cleans up (removes a partial
+//! backup, rolls a restore back, brings the app back, releases the deploy
+//! lock, writes the journal) and returns an error; otherwise they keep their
+//! default action. Child processes in the foreground process group still get
+//! Ctrl-C themselves, so a running `pg_dump` or `compose build` stops and its
+//! step fails.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::OnceLock;
 
-static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+use eyre::{Result, WrapErr};
 
-/// The flag set by SIGINT or SIGTERM; registers the handlers on first use.
-/// Child processes in the foreground process group still receive Ctrl-C
-/// themselves, so a running `pg_dump` or `compose build` stops and its step fails.
-pub(crate) fn flag() -> Arc<AtomicBool> {
-    FLAG.get_or_init(|| {
-        let flag = Arc::new(AtomicBool::new(false));
-        for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-            // Registration fails only for forbidden signals; these are not.
-            let _ = signal_hook::flag::register(signal, flag.clone());
+/// While at least one guard lives, Ctrl-C and SIGTERM set a flag (the work
+/// cleans up and returns an error) instead of killing drydock; otherwise they
+/// keep their default action.
+pub(crate) struct Interruptible(());
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+static DEFAULT_ACTION: AtomicBool = AtomicBool::new(true);
+static DEPTH: AtomicUsize = AtomicUsize::new(0);
+static REGISTERED: OnceLock<()> = OnceLock::new();
+
+impl Interruptible {
+    pub(crate) fn enter() -> Result<Interruptible> {
+        if REGISTERED.get().is_none() {
+            for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+                signal_hook::flag::register_conditional_default(signal, &DEFAULT_ACTION)
+                    .wrap_err("cannot install the Ctrl-C handler")?;
+                signal_hook::flag::register(signal, &INTERRUPTED)
+                    .wrap_err("cannot install the Ctrl-C handler")?;
+            }
+            let _ = REGISTERED.set(());
         }
-        flag
-    })
-    .clone()
+        if DEPTH.fetch_add(1, Ordering::SeqCst) == 0 {
+            INTERRUPTED.store(false, Ordering::SeqCst);
+            DEFAULT_ACTION.store(false, Ordering::SeqCst);
+        }
+        Ok(Interruptible(()))
+    }
+
+    /// Set once Ctrl-C or SIGTERM arrived while guarded.
+    pub(crate) fn flag(&self) -> &'static AtomicBool {
+        &INTERRUPTED
+    }
 }
 
-/// Whether Ctrl-C or SIGTERM arrived since the handlers were registered.
-pub(crate) fn interrupted() -> bool {
-    FLAG.get().is_some_and(|f| f.load(Ordering::SeqCst))
+impl Drop for Interruptible {
+    fn drop(&mut self) {
+        if DEPTH.fetch_sub(1, Ordering::SeqCst) == 1 {
+            DEFAULT_ACTION.store(true, Ordering::SeqCst);
+        }
+    }
 }

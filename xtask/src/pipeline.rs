@@ -7,6 +7,7 @@
 //! To extend a pipeline, add a `Step` to `steps.rs` and name it in a
 //! pipeline's list below; see README, "Extending a pipeline".
 
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use camino::Utf8PathBuf;
@@ -101,16 +102,17 @@ pub(crate) fn run(pipeline: &Pipeline, mut run: Run) -> Result<()> {
         return dry_run(pipeline, &run);
     }
     ui.line(ui.bold(&format!("{} {} ({} steps)", pipeline.name, run.env.name, pipeline.steps.len())));
-    // From here on Ctrl-C and SIGTERM end the run between steps, through the
-    // same recovery as any failure.
-    crate::interrupt::flag();
+    // From here on Ctrl-C and SIGTERM end the run between steps (a step that
+    // streams, like the backup, stops at once), through the same recovery as
+    // any failure.
+    let guard = crate::interrupt::Interruptible::enter()?;
     let started = Instant::now();
     let mut records = Vec::new();
     let mut failure = None;
     for (i, step) in pipeline.steps.iter().enumerate() {
         let bar = ui.spinner(&format!("[{}/{}] {}: {}", i + 1, pipeline.steps.len(), step.name, step.about));
         let t0 = Instant::now();
-        let result = (step.run)(&mut run).and_then(|outcome| match crate::interrupt::interrupted() {
+        let result = (step.run)(&mut run).and_then(|outcome| match guard.flag().load(Ordering::SeqCst) {
             true => Err(eyre::eyre!("interrupted (Ctrl-C or SIGTERM) after this step: {outcome}")),
             false => Ok(outcome),
         });
@@ -172,15 +174,10 @@ fn failure_advice(run: &Run) -> String {
     match &run.backup {
         Some(path) => format!(
             "nothing was lost; the backup taken before any change is {path}; for a full rollback: {}",
-            rollback_hint(path, &run.env.name)
+            crate::restore::rollback_hint(path, &run.env.name)
         ),
         None => "nothing was changed".to_owned(),
     }
-}
-
-/// The command that restores `path` into `env`.
-fn rollback_hint(path: &camino::Utf8Path, env: &str) -> String {
-    format!("cargo xtask restore {path} --env {env}")
 }
 
 fn summary(run: &Run, records: &[StepRecord], total: Duration) {

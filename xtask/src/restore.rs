@@ -9,7 +9,8 @@ use backup::Sidecar;
 use camino::{Utf8Path, Utf8PathBuf};
 use eyre::{bail, eyre, Context, Result};
 
-use crate::backup::{env_for_file, pg_client, take_verified, Interruptible};
+use crate::backup::{env_for_file, pg_client, take_verified};
+use crate::interrupt::Interruptible;
 use crate::ui::{human_bytes, human_duration};
 use crate::Ctx;
 
