@@ -41,10 +41,7 @@ impl Ctx {
         }
         compose.database_url().wrap_err("cannot derive the database URL (set DATABASE_URL to override)")
     }
-}
-}
 
-impl Ctx {
     /// An environment's backups folder (tests point it elsewhere), created
     /// with mode 0700 if missing.
     pub(crate) fn backups_dir_of(&self, env: &Environment) -> Result<Utf8PathBuf> {
