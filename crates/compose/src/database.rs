@@ -80,9 +80,9 @@ impl Compose {
         containers.into_iter().find(|c| c.status == "running").ok_or_else(|| ComposeError::CommandFailed {
             command: format!("{} ps {db}", self.flavor().command_name()),
             detail: format!(
-                "the database service `{db}` is not running: start it with `{} up -d {db}` (or run `cargo xtask deploy-{}`)",
+                "the database service `{db}` is not running: `cargo xtask deploy-{}` starts it (never recreating it), or start its existing container with `{} -p <project> start {db}`",
+                self.environment().name,
                 self.flavor().command_name(),
-                self.environment().name
             ),
         })
     }
@@ -93,7 +93,11 @@ impl Compose {
         let user = c.env_var("POSTGRES_USER").unwrap_or("postgres").to_owned();
         let dbname = c.env_var("POSTGRES_DB").map(str::to_owned).unwrap_or_else(|| user.clone());
         let password = c.env_var("POSTGRES_PASSWORD").map(str::to_owned);
-        let (host, port) = match self.environment().docker_host.as_deref() {
+        // The engine drydock talks to: the environment's `docker-host`, else
+        // an ambient DOCKER_HOST.
+        let ambient = std::env::var("DOCKER_HOST").ok();
+        let docker_host = self.environment().docker_host.clone().or(ambient);
+        let (host, port) = match docker_host.as_deref() {
             None | Some("") => local_address(&c)?,
             Some(h) if h.starts_with("unix://") => local_address(&c)?,
             Some(remote) => {

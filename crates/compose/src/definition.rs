@@ -8,8 +8,9 @@ use serde::Deserialize;
 
 use crate::{Compose, ComposeError};
 
-/// One service of the resolved compose model.
-#[derive(Debug, Clone, Default)]
+/// One service of the resolved compose model. Not `Debug`: `environment`
+/// may hold secrets.
+#[derive(Clone, Default)]
 pub struct ServiceDefinition {
     /// The service name.
     pub name: String,

@@ -117,7 +117,18 @@ impl Compose {
             argv.push(project.into());
         }
         argv.extend(args.iter().map(OsString::from));
-        Ok(self.with_docker_host(duct::cmd(program, argv).dir(&self.env.root)))
+        let mut expr = duct::cmd(program, argv).dir(&self.env.root);
+        if matches!(sub, "stop" | "start" | "up") {
+            // Commands that take services down or bring them back run in their
+            // own process group: a Ctrl-C meant for drydock must not kill them
+            // halfway (drydock stops between steps and brings the app back).
+            expr = expr.before_spawn(|cmd| {
+                use std::os::unix::process::CommandExt;
+                cmd.process_group(0);
+                Ok(())
+            });
+        }
+        Ok(self.with_docker_host(expr))
     }
 
     /// A `docker` command (inspect, logs, tag, version) with `DOCKER_HOST` set.
@@ -287,7 +298,8 @@ impl Compose {
         let deadline = Instant::now() + timeout;
         // A container counts as ready when two polls in a row see it ready with
         // the same start time and restart count, so a crash loop between polls
-        // (restart policies) is not mistaken for a healthy service.
+        // (restart policies) is not mistaken for a healthy service; one without
+        // a healthcheck must also have run for SETTLE.
         let mut previous: BTreeMap<String, (String, i64)> = BTreeMap::new();
         loop {
             let mut waiting = Vec::new();
@@ -305,7 +317,7 @@ impl Compose {
                     let line = format!("{service} ({}): {}", short_id(&c.id), c.describe());
                     if c.has_failed() || restarted {
                         failed.push((line, c.id.clone()));
-                    } else if !c.is_ready() || before != Some(&identity) {
+                    } else if !c.is_ready() || before != Some(&identity) || !settled(&c) {
                         waiting.push(line);
                     }
                     seen.insert(c.id.clone(), identity);
@@ -398,6 +410,16 @@ impl Compose {
         self.capture(self.docker(&["tag", image_id, tag]), "docker tag").map(drop)
     }
 }
+
+/// Without a healthcheck, "running" alone says little about a process that
+/// crashes a second after its start: such a container must have run for
+/// [`SETTLE`] before it counts as ready.
+fn settled(c: &ContainerState) -> bool {
+    c.health.is_some() || c.uptime().is_some_and(|up| up >= SETTLE)
+}
+
+/// How long a container without a healthcheck must run before it counts as ready.
+pub const SETTLE: Duration = Duration::from_secs(3);
 
 /// The first 12 characters of a container id.
 pub fn short_id(id: &str) -> &str {

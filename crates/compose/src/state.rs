@@ -6,8 +6,9 @@ use serde::Deserialize;
 
 use crate::ComposeError;
 
-/// One container, from `docker inspect`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One container, from `docker inspect`. `Debug` leaves out the container's
+/// environment, which may hold secrets.
+#[derive(Clone, PartialEq, Eq)]
 pub struct ContainerState {
     /// Full container id.
     pub id: String,
@@ -41,6 +42,21 @@ pub struct ContainerState {
     pub mounts: Vec<(String, String, String)>,
 }
 
+impl std::fmt::Debug for ContainerState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ContainerState")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("service", &self.service)
+            .field("status", &self.status)
+            .field("health", &self.health)
+            .field("started_at", &self.started_at)
+            .field("image", &self.image)
+            .field("restart_count", &self.restart_count)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A configured service and its containers.
 #[derive(Debug, Clone)]
 pub struct ServiceState {
@@ -56,6 +72,12 @@ impl ContainerState {
         self.status == "running" && self.health.as_deref().is_none_or(|h| h == "healthy")
     }
 
+    /// How long it has been running, from `State.StartedAt`.
+    pub fn uptime(&self) -> Option<std::time::Duration> {
+        let started = time::OffsetDateTime::parse(&self.started_at, &time::format_description::well_known::Rfc3339).ok()?;
+        (time::OffsetDateTime::now_utc() - started).try_into().ok()
+    }
+
     /// Exited, dead, restarting (a crash loop) or reported unhealthy: waiting
     /// longer will not help.
     pub fn has_failed(&self) -> bool {
@@ -66,6 +88,7 @@ impl ContainerState {
     pub fn describe(&self) -> String {
         match (&self.health, self.status.as_str()) {
             (_, "exited") => format!("exited (code {})", self.exit_code),
+            (_, "restarting") => format!("restarting (crash loop, last exit code {})", self.exit_code),
             (Some(h), s) => format!("{s} ({h})"),
             (None, s) => s.to_owned(),
         }

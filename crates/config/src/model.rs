@@ -214,6 +214,12 @@ impl Config {
                 service: raw.database_service.clone(),
             });
         }
+        if raw.health_timeout.is_some_and(|t| t < 5) {
+            return Err(ConfigError::Invalid {
+                key: key("health-timeout"),
+                reason: "must be at least 5 seconds, or every start (and its rollback) would fail".to_owned(),
+            });
+        }
         let mut compose_files = Vec::new();
         for file in &raw.compose_files {
             let path = self.root.join(file);

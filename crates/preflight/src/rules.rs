@@ -39,7 +39,9 @@ pub fn destructive_command(line: &str) -> Option<(&'static str, &'static str)> {
     if code.starts_with('#') || code.starts_with("//") || code.starts_with("--") {
         return None;
     }
-    let lower = code.to_lowercase();
+    // Exec forms (`CMD ["npx", "prisma", "db", "push", ...]`) and YAML lists
+    // become plain words.
+    let lower: String = code.to_lowercase().chars().map(|c| if matches!(c, '[' | ']' | '"' | '\'' | ',') { ' ' } else { c }).collect();
     let lower = lower.split_whitespace().collect::<Vec<_>>().join(" ");
     DESTRUCTIVE_COMMANDS.iter().find_map(|(words, why, fix)| {
         let mut rest = lower.as_str();
@@ -87,6 +89,8 @@ mod tests {
             "docker compose down -v",
             "docker-compose down --volumes",
             "docker volume rm app_pgdata",
+            r#"CMD ["npx","prisma","db","push","--accept-data-loss"]"#,
+            r#"ENTRYPOINT ["npx", "prisma", "migrate", "reset"]"#,
         ] {
             assert!(destructive_command(line).is_some(), "{line}");
         }

@@ -24,18 +24,31 @@ impl fmt::Display for Finding {
     }
 }
 
-/// Scans a text; `place` names it in findings (`<place>:<line>`).
+/// Scans a text; `place` names it in findings (`<place>:<line>`). Lines
+/// continued with a trailing `\` (shell, Dockerfile) are read as one, named
+/// by their first line.
 pub fn scan_text(place: &str, text: &str) -> Vec<Finding> {
-    text.lines()
-        .enumerate()
-        .filter_map(|(i, line)| {
-            destructive_command(line).map(|(why, fix)| Finding {
-                place: format!("{place}:{}", i + 1),
-                why: why.to_owned(),
-                fix: fix.to_owned(),
-            })
-        })
-        .collect()
+    let mut findings = Vec::new();
+    let mut logical = String::new();
+    let mut first = 0;
+    for (i, line) in text.lines().enumerate() {
+        if logical.is_empty() {
+            first = i;
+        }
+        match line.trim_end().strip_suffix('\\') {
+            Some(head) => {
+                logical.push_str(head);
+                logical.push(' ');
+                continue;
+            }
+            None => logical.push_str(line),
+        }
+        if let Some((why, fix)) = destructive_command(&logical) {
+            findings.push(Finding { place: format!("{place}:{}", first + 1), why: why.to_owned(), fix: fix.to_owned() });
+        }
+        logical.clear();
+    }
+    findings
 }
 
 /// Scans the given app services: Dockerfile, compose `command` and
@@ -151,6 +164,14 @@ mod tests {
         db.volumes = vec![("bind".into(), "/srv/pg".into(), "/pg".into())];
         db.environment.insert("PGDATA".into(), "/pg/data".into());
         assert!(check_data_volume(&db).is_none());
+    }
+
+    #[test]
+    fn continued_lines_are_read_as_one() {
+        let text = "FROM node\nRUN npx prisma db push \\\n    --accept-data-loss\nCMD node\n";
+        let findings = scan_text("Dockerfile", text);
+        assert_eq!(findings.len(), 1);
+        assert_eq!(findings[0].place, "Dockerfile:2");
     }
 
     #[test]

@@ -118,3 +118,11 @@ fn app_services_subset_never_admits_other_names() {
     assert!(env.app_services.subset(&["api".into()]).is_some());
     assert!(env.app_services.subset(&["postgres".into()]).is_none());
 }
+
+#[test]
+fn a_health_timeout_too_short_to_start_anything_is_refused() {
+    let root = Root::new("health");
+    let text = GOOD.replace("app-services = [\"api\", \"web\"]", "app-services = [\"api\", \"web\"]\nhealth-timeout = 1");
+    let err = Config::parse(&root.0, &text).unwrap().environment("prod").unwrap_err();
+    assert!(err.to_string().contains("health-timeout"), "{err}");
+}
