@@ -53,54 +53,78 @@ pub(crate) fn findings(ctx: &Ctx, env: &Environment, compose: &Compose, allow_de
             }
         }
     }
+    if compose.flavor() == compose::Flavor::V1 {
+        if let Some(api) = compose.server_api_version().ok().filter(|v| api_at_least(v, 1, 44)) {
+            findings.push(finding(
+                "compose",
+                format!("docker-compose v1 cannot recreate containers on this engine (API {api}, KeyError 'ContainerConfig')"),
+                "install compose v2 (`docker compose`), or force it with DRYDOCK_COMPOSE=v2",
+            ));
+        }
+    }
     match migrate::load_dir(&env.migrations) {
         Err(e) => findings.push(finding(env.migrations.as_str(), e.to_string(), "fix the migrations folder")),
-        Ok(local) => {
-            if compose.database_container().is_ok() {
-                findings.extend(database_findings(ctx, env, compose, local, allow_destructive));
-            }
-        }
+        // On a first deploy the database does not run yet: the migrate step
+        // checks again once it does.
+        Ok(local) => match ctx.database_url(compose) {
+            Err(_) => {}
+            Ok(url) => match ledger_findings(&url, env, local, allow_destructive) {
+                Ok(found) => findings.extend(found),
+                Err(e) => findings.push(finding(&format!("database of {}", env.name), format!("{e:#}"), "make the database reachable")),
+            },
+        },
     }
     findings.extend(disk_finding(ctx, env, compose));
     Ok(findings)
 }
 
-/// Migration validation (failed rows, drift, ...) and destructive pending
-/// statements, from the live ledger.
-fn database_findings(
-    ctx: &Ctx,
-    env: &Environment,
-    compose: &Compose,
-    local: Vec<migrate::Migration>,
-    allow_destructive: bool,
-) -> Vec<Finding> {
-    let place = format!("migrations of {}", env.name);
-    let result: Result<Vec<Finding>> = (|| {
-        let url = ctx.database_url(compose)?;
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        rt.block_on(async {
-            let client = migrate::connect(&url).await?;
-            let history = migrate::read_history(&client, local).await?;
-            let mut out = Vec::new();
-            match migrate::plan(&history, &migrate::Options::default()) {
-                Err(e) => out.push(Finding { place: place.clone(), why: e.to_string(), fix: "see above".into() }),
-                Ok(plan) if !allow_destructive => {
-                    for p in &plan.pending {
-                        for f in &p.findings {
-                            out.push(Finding {
-                                place: format!("{}/{}/migration.sql:{}", env.migrations, f.migration, f.line),
-                                why: format!("pending migration {} ({})", f.kind, f.statement),
-                                fix: "review it; if intended, deploy with --allow-destructive".into(),
-                            });
-                        }
+/// Destructive statements in the pending migrations of `env` (for the
+/// migrate step, which runs after the database was started on a first deploy).
+pub(crate) fn destructive_pending(ctx: &Ctx, env: &Environment, compose: &Compose) -> Result<Vec<Finding>> {
+    let local = migrate::load_dir(&env.migrations)?;
+    let url = ctx.database_url(compose)?;
+    ledger_findings(&url, env, local, false)
+}
+
+/// Migration validation (failed rows, drift, ...) and, unless allowed,
+/// destructive pending statements, from the live ledger. Errs when the
+/// database does not answer within 10 s.
+fn ledger_findings(url: &str, env: &Environment, local: Vec<migrate::Migration>, allow_destructive: bool) -> Result<Vec<Finding>> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(async {
+        let client = tokio::time::timeout(std::time::Duration::from_secs(10), migrate::connect(url))
+            .await
+            .map_err(|_| eyre::eyre!("the database did not answer within 10 s"))??;
+        let history = migrate::read_history(&client, local).await?;
+        let mut out = Vec::new();
+        match migrate::plan(&history, &migrate::Options::default()) {
+            Err(e) => out.push(Finding {
+                place: format!("migrations of {}", env.name),
+                why: e.to_string().replace("ENV", &env.name),
+                fix: "resolve the problems listed, then deploy again".into(),
+            }),
+            Ok(plan) if !allow_destructive => {
+                for p in &plan.pending {
+                    for f in &p.findings {
+                        out.push(Finding {
+                            place: format!("{}/{}/migration.sql:{}", env.migrations, f.migration, f.line),
+                            why: format!("pending migration {} ({})", f.kind, f.statement),
+                            fix: "review it; if intended, deploy with --allow-destructive".into(),
+                        });
                     }
                 }
-                Ok(_) => {}
             }
-            Ok(out)
-        })
-    })();
-    result.unwrap_or_else(|e| vec![Finding { place, why: format!("{e:#}"), fix: "make the database reachable".into() }])
+            Ok(_) => {}
+        }
+        Ok(out)
+    })
+}
+
+/// `major.minor` at least `want_major.want_minor`.
+fn api_at_least(version: &str, want_major: u32, want_minor: u32) -> bool {
+    let mut parts = version.trim().split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (major, minor) >= (want_major, want_minor)
 }
 
 /// Room for a backup on the backups folder's disk, estimated from the
@@ -109,7 +133,8 @@ fn disk_finding(ctx: &Ctx, env: &Environment, compose: &Compose) -> Option<Findi
     let url = ctx.database_url(compose).ok()?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
     let size: i64 = rt.block_on(async {
-        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.ok()?;
+        let connect = tokio_postgres::connect(&url, tokio_postgres::NoTls);
+        let (client, connection) = tokio::time::timeout(std::time::Duration::from_secs(10), connect).await.ok()?.ok()?;
         tokio::spawn(connection);
         client.query_one("SELECT pg_database_size(current_database())", &[]).await.ok().map(|r| r.get(0))
     })?;
@@ -124,4 +149,15 @@ fn free_bytes(dir: &camino::Utf8Path) -> Option<u64> {
     let line = out.lines().nth(1)?;
     let kib: u64 = line.split_whitespace().nth(3)?.parse().ok()?;
     Some(kib * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn api_versions_compare_numerically() {
+        assert!(super::api_at_least("1.44", 1, 44));
+        assert!(super::api_at_least("1.50", 1, 44));
+        assert!(!super::api_at_least("1.41", 1, 44));
+        assert!(!super::api_at_least("1.9", 1, 44));
+    }
 }

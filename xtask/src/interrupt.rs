@@ -1,4 +1,4 @@
-//! Ctrl-C and SIGTERM: while at least one [`Interruptible`] guard lives, they
+//! Ctrl-C, SIGTERM and SIGHUP (a dropped SSH session): while at least one [`Interruptible`] guard lives, they
 //! only set a flag, so the work in progress cleans up (removes a partial
 //! backup, rolls a restore back, brings the app back, releases the deploy
 //! lock, writes the journal) and returns an error; otherwise they keep their
@@ -24,7 +24,7 @@ static REGISTERED: OnceLock<()> = OnceLock::new();
 impl Interruptible {
     pub(crate) fn enter() -> Result<Interruptible> {
         if REGISTERED.get().is_none() {
-            for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP] {
                 signal_hook::flag::register_conditional_default(signal, &DEFAULT_ACTION)
                     .wrap_err("cannot install the Ctrl-C handler")?;
                 signal_hook::flag::register(signal, &INTERRUPTED)

@@ -85,11 +85,28 @@ pub(crate) struct Run<'a> {
     pub(crate) previous_images: Vec<(String, String, String)>,
     /// The app services were stopped by this run and are not yet back.
     pub(crate) app_down: bool,
+    /// The new release is up: from here the run finishes (migrations
+    /// included) before it honours Ctrl-C, so new code never waits on an old schema.
+    pub(crate) committed: bool,
+    /// The migrate step started: only then can a restore be the way back.
+    pub(crate) migrating: bool,
 }
 
 impl<'a> Run<'a> {
     pub(crate) fn new(ctx: &'a Ctx, env: Environment, compose: Compose, pipeline: &'static str, options: Options) -> Run<'a> {
-        Run { ctx, env, compose, options, pipeline, backup: None, lock: None, previous_images: Vec::new(), app_down: false }
+        Run {
+            ctx,
+            env,
+            compose,
+            options,
+            pipeline,
+            backup: None,
+            lock: None,
+            previous_images: Vec::new(),
+            app_down: false,
+            committed: false,
+            migrating: false,
+        }
     }
 }
 
@@ -112,8 +129,8 @@ pub(crate) fn run(pipeline: &Pipeline, mut run: Run) -> Result<()> {
     for (i, step) in pipeline.steps.iter().enumerate() {
         let bar = ui.spinner(&format!("[{}/{}] {}: {}", i + 1, pipeline.steps.len(), step.name, step.about));
         let t0 = Instant::now();
-        let result = (step.run)(&mut run).and_then(|outcome| match guard.flag().load(Ordering::SeqCst) {
-            true => Err(eyre::eyre!("interrupted (Ctrl-C or SIGTERM) after this step: {outcome}")),
+        let result = (step.run)(&mut run).and_then(|outcome| match guard.flag().load(Ordering::SeqCst) && !run.committed {
+            true => Err(eyre::eyre!("interrupted (Ctrl-C, SIGTERM or SIGHUP) after this step: {outcome}")),
             false => Ok(outcome),
         });
         bar.finish_and_clear();
@@ -132,11 +149,11 @@ pub(crate) fn run(pipeline: &Pipeline, mut run: Run) -> Result<()> {
         }
     }
     if failure.is_some() {
-        // Dropping the lock releases it; the app comes back if it is down.
-        run.lock = None;
-        if let Some(note) = bring_app_back(&mut run) {
+        // The app comes back if it is down, still under the deploy lock.
+        let t0 = Instant::now();
+        if let Some((ok, note)) = bring_app_back(&mut run) {
             ui.warn(&note);
-            records.push(StepRecord::new("recover", Duration::ZERO, "ok", &note));
+            records.push(StepRecord::new("recover", t0.elapsed(), if ok { "ok" } else { "failed" }, &note));
         }
     }
     summary(&run, &records, started.elapsed());
@@ -144,38 +161,48 @@ pub(crate) fn run(pipeline: &Pipeline, mut run: Run) -> Result<()> {
     if let Err(e) = journal::append(&run.env.backups, &entry) {
         ui.warn(format!("could not write the journal: {e:#}"));
     }
+    // Dropping the lock releases it (after a failure; UNLOCK did on success).
+    run.lock = None;
+    drop(guard);
     match failure {
         None => Ok(()),
         Some(err) => Err(err.wrap_err(failure_advice(&run))),
     }
 }
 
-/// After a failure: start the app services again if this run stopped them.
-fn bring_app_back(run: &mut Run) -> Option<String> {
+/// After a failure: start the app services again if this run stopped them,
+/// from the images they ran before this run (never an unchecked new release).
+/// Returns whether that worked, and what to tell the operator.
+fn bring_app_back(run: &mut Run) -> Option<(bool, String)> {
     if !run.app_down {
         return None;
     }
-    let apps = run.env.app_services.clone();
-    let timeout = Duration::from_secs(run.env.health_timeout_secs);
-    let result = run
-        .compose
-        .up(&apps, false)
-        .map_err(eyre::Report::from)
-        .and_then(|()| run.compose.wait_healthy(apps.names(), timeout).map_err(eyre::Report::from));
+    let result = if run.previous_images.is_empty() {
+        // First deploy: there is nothing older to go back to.
+        let apps = run.env.app_services.clone();
+        let timeout = Duration::from_secs(run.env.health_timeout_secs);
+        run.compose
+            .up(&apps, false)
+            .map_err(eyre::Report::from)
+            .and_then(|()| run.compose.wait_healthy(apps.names(), timeout).map_err(eyre::Report::from))
+    } else {
+        steps::roll_back_images(run)
+    };
     run.app_down = false;
     Some(match result {
-        Ok(()) => "the app services were started again and are healthy".to_owned(),
-        Err(e) => format!("the app services could not be brought back: {e:#}; run `cargo xtask status {}`", run.env.name),
+        Ok(()) => (true, "the app services were started again from their previous images and are healthy".to_owned()),
+        Err(e) => (false, format!("the app services could not be brought back: {e:#}; run `cargo xtask status {}`", run.env.name)),
     })
 }
 
 /// What the operator can do after a failed run.
 fn failure_advice(run: &Run) -> String {
     match &run.backup {
-        Some(path) => format!(
+        Some(path) if run.migrating => format!(
             "nothing was lost; the backup taken before any change is {path}; for a full rollback: {}",
             crate::restore::rollback_hint(path, &run.env.name)
         ),
+        Some(path) => format!("no migration ran, the database was not changed; the backup taken first is {path}"),
         None => "nothing was changed".to_owned(),
     }
 }

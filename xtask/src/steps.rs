@@ -80,7 +80,9 @@ fn build(run: &mut Run) -> Result<String> {
     // Remember the images the app runs now, and tag them, so a release that
     // does not become healthy can be rolled back to them.
     run.previous_images.clear();
-    for service in run.env.app_services.names() {
+    let built: Vec<String> =
+        run.compose.definitions()?.into_iter().filter(|d| d.build_context.is_some()).map(|d| d.name).collect();
+    for service in run.env.app_services.names().iter().filter(|s| built.contains(s)) {
         for c in run.compose.containers(service)? {
             let tag = previous_tag(&c.image);
             run.compose.tag_image(&c.image_id, &tag)?;
@@ -93,6 +95,7 @@ fn build(run: &mut Run) -> Result<String> {
 
 /// `repo:drydock-previous` for an image reference `repo[:tag]`.
 fn previous_tag(image: &str) -> String {
+    let image = image.split('@').next().unwrap_or(image);
     let repo = match image.rsplit_once(':') {
         Some((repo, tag)) if !tag.contains('/') => repo,
         _ => image,
@@ -112,7 +115,17 @@ fn lock(run: &mut Run) -> Result<String> {
     let url = run.ctx.database_url(&run.compose)?;
     let dir = run.ctx.backups_dir_of(&run.env)?;
     let command = format!("cargo xtask {}-{}", run.pipeline, run.env.name);
-    let lock = deploylock::acquire(&url, &dir, &run.env.name, &command, run.options.lock_wait)?;
+    // A database that just turned healthy may still refuse TCP for a moment
+    // (official images run their init server on the socket only): retry briefly.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let lock = loop {
+        match deploylock::acquire(&url, &dir, &run.env.name, &command, run.options.lock_wait) {
+            Err(deploylock::LockError::Database(_)) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            other => break other?,
+        }
+    };
     if let Some(stale) = &lock.stale {
         note.push_str(&format!("; replaced the lock file of a run that ended without releasing it: {stale}"));
     }
@@ -147,6 +160,7 @@ fn start(run: &mut Run) -> Result<String> {
     match started {
         Ok(()) => {
             run.app_down = false;
+            run.committed = true;
             Ok(format!("{} healthy", apps.names().join(", ")))
         }
         Err(err) => {
@@ -161,7 +175,7 @@ fn start(run: &mut Run) -> Result<String> {
 
 /// Points each app image reference back at the image it had before the build
 /// and recreates the app containers from them.
-fn roll_back_images(run: &mut Run) -> Result<()> {
+pub(crate) fn roll_back_images(run: &mut Run) -> Result<()> {
     if run.previous_images.is_empty() {
         bail!("no previous images to restore (first deploy)");
     }
@@ -176,8 +190,17 @@ fn roll_back_images(run: &mut Run) -> Result<()> {
 }
 
 fn migrate_step(run: &mut Run) -> Result<String> {
-    // Destructive pending statements were refused (or acknowledged) by the
-    // preflight; the backup step took the pre-migration backup.
+    // The preflight refused destructive pending statements when it could read
+    // the ledger; on a first deploy the database was not running then, so
+    // check again now. The backup step took the pre-migration backup.
+    if !run.options.allow_destructive {
+        let findings = crate::check::destructive_pending(run.ctx, &run.env, &run.compose)?;
+        if !findings.is_empty() {
+            let list: Vec<String> = findings.iter().map(|f| format!("  - {f}")).collect();
+            bail!("pending migrations are destructive, nothing was migrated (deploy with --allow-destructive if intended):\n{}", list.join("\n"));
+        }
+    }
+    run.migrating = true;
     let applied = crate::migrate::deploy(run.ctx, &run.env, Default::default(), crate::migrate::Backup::AlreadyTaken)?;
     let names: Vec<&str> = applied.iter().map(|a| a.name.as_str()).collect();
     Ok(if names.is_empty() { "nothing pending".to_owned() } else { format!("applied {}", names.join(", ")) })
@@ -209,5 +232,6 @@ mod tests {
         assert_eq!(super::previous_tag("drydock-demo-prod-api"), "drydock-demo-prod-api:drydock-previous");
         assert_eq!(super::previous_tag("registry:5000/app:1.2"), "registry:5000/app:drydock-previous");
         assert_eq!(super::previous_tag("registry:5000/app"), "registry:5000/app:drydock-previous");
+        assert_eq!(super::previous_tag("redis@sha256:abcd"), "redis:drydock-previous");
     }
 }

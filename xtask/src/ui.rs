@@ -1,7 +1,7 @@
 //! The terminal: the only place drydock prints. Progress bars and colors on a
 //! TTY; plain lines when stdout is not a TTY or `NO_COLOR` is set.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -46,21 +46,22 @@ impl Ui {
         self.paint("33", text)
     }
 
-    /// A plain line on stdout.
+    /// A plain line on stdout. A terminal that went away (a dropped SSH
+    /// session) must not panic the run mid-deploy, so write errors are ignored.
     pub(crate) fn line(&self, text: impl AsRef<str>) {
-        println!("{}", text.as_ref());
+        let _ = writeln!(std::io::stdout(), "{}", text.as_ref());
     }
 
     /// A warning on stderr.
     pub(crate) fn warn(&self, text: impl AsRef<str>) {
-        eprintln!("{} {}", self.yellow("warning:"), text.as_ref());
+        let _ = writeln!(std::io::stderr(), "{} {}", self.yellow("warning:"), text.as_ref());
     }
 
     /// The final error of a run, with its chain of causes, on stderr.
     pub(crate) fn error(&self, err: &eyre::Report) {
-        eprintln!("{} {err}", self.red("error:"));
+        let _ = writeln!(std::io::stderr(), "{} {err}", self.red("error:"));
         for cause in err.chain().skip(1) {
-            eprintln!("  caused by: {cause}");
+            let _ = writeln!(std::io::stderr(), "  caused by: {cause}");
         }
     }
 
@@ -89,7 +90,7 @@ impl Ui {
     /// A spinner for work of unknown length; on a non-TTY, one plain line.
     pub(crate) fn spinner(&self, message: &str) -> ProgressBar {
         if !self.tty {
-            println!("{message} ...");
+            self.line(format!("{message} ..."));
             return ProgressBar::hidden();
         }
         let bar = ProgressBar::new_spinner()
@@ -118,9 +119,9 @@ impl Ui {
                 .trim_end()
                 .to_owned()
         };
-        println!("{}", self.bold(&fmt(header.iter().map(|h| h.to_string()).collect())));
+        self.line(self.bold(&fmt(header.iter().map(|h| h.to_string()).collect())));
         for row in rows {
-            println!("{}", fmt(row.clone()));
+            self.line(fmt(row.clone()));
         }
     }
 }

@@ -186,6 +186,12 @@ impl Compose {
         self.capture(self.docker(&["version", "--format", "{{.Server.Version}}"]), "docker version").map(drop)
     }
 
+    /// The engine's API version (`1.41`, `1.47`, ...).
+    pub fn server_api_version(&self) -> Result<String, ComposeError> {
+        let out = self.capture(self.docker(&["version", "--format", "{{.Server.APIVersion}}"]), "docker version")?;
+        Ok(out.trim().to_owned())
+    }
+
     /// The services the compose files define (`config --services`); also
     /// validates the compose files.
     pub fn services(&self) -> Result<Vec<String>, ComposeError> {
