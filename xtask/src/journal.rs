@@ -50,7 +50,7 @@ impl Entry {
     pub(crate) fn new(run: &Run, steps: &[StepRecord], took: Duration, error: Option<String>) -> Entry {
         Entry {
             time: time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
-            user: std::env::var("USER").unwrap_or_else(|_| "unknown".into()),
+            user: deploylock::current_user(),
             commit: git_commit(&run.ctx.root),
             environment: run.env.name.clone(),
             pipeline: run.pipeline.to_owned(),

@@ -13,4 +13,4 @@
 
 mod lock;
 
-pub use lock::{acquire, DeployLock, Holder, LockError, DEPLOY_LOCK_CLASS};
+pub use lock::{acquire, current_user, DeployLock, Holder, LockError, DEPLOY_LOCK_CLASS};

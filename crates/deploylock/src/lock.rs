@@ -118,7 +118,7 @@ pub fn acquire(url: &str, dir: &Utf8Path, env: &str, command: &str, wait: Durati
     let stale = read_holder(&file);
     let holder = Holder {
         pid: std::process::id(),
-        user: std::env::var("USER").unwrap_or_else(|_| "unknown".into()),
+        user: current_user(),
         host: hostname(),
         started_at: now_rfc3339(),
         command: command.to_owned(),
@@ -191,6 +191,27 @@ fn env_key(env: &str) -> i32 {
         hash = hash.wrapping_mul(0x0100_0193);
     }
     hash as i32
+}
+
+/// The operator's user name: `$USER`, `$LOGNAME`, else the name of the
+/// process's uid in /etc/passwd (cron and CI often set neither variable).
+pub fn current_user() -> String {
+    for var in ["USER", "LOGNAME"] {
+        if let Ok(name) = std::env::var(var) {
+            if !name.is_empty() {
+                return name;
+            }
+        }
+    }
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let uid = status.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|l| l.split_whitespace().next()).unwrap_or("");
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    passwd
+        .lines()
+        .find(|l| l.split(':').nth(2) == Some(uid))
+        .and_then(|l| l.split(':').next())
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("uid {uid}"))
 }
 
 fn hostname() -> String {
