@@ -52,6 +52,11 @@ pub enum ScriptError {
     /// A statement that refuses any transaction block shares its file with
     /// others: PostgreSQL runs a multi-statement script as one implicit transaction.
     NotAlone { line: usize, statement: String },
+    /// The file's last transaction-control statement opens a transaction
+    /// (`BEGIN`, `START TRANSACTION`) that nothing in the file ends: the
+    /// ledger's "finished" update would run inside it and be lost when the
+    /// session closes, so a migration that did not commit would look applied.
+    Unbalanced { line: usize, statement: String },
     /// An unknown `-- drydock:` directive.
     UnknownDirective { text: String },
 }
@@ -68,6 +73,10 @@ impl fmt::Display for ScriptError {
                 f,
                 "`{statement}` on line {line} cannot run in a transaction block, and PostgreSQL runs a multi-statement file as one: move it to a migration of its own"
             ),
+            ScriptError::Unbalanced { line, statement } => write!(
+                f,
+                "`{statement}` on line {line} opens a transaction that the file never ends: add `COMMIT;` after its last statement (or remove the `{statement}` and let drydock run the file in its own transaction)"
+            ),
             ScriptError::UnknownDirective { text } => write!(
                 f,
                 "unknown directive `{text}` on line 1: use `-- drydock: transaction` or `-- drydock: no-transaction`"
@@ -81,11 +90,15 @@ pub fn classify(script: &str, server_version_num: i32) -> Result<Classification,
     let directive = directive(script)?;
     let statements = lexer::statements(script).map_err(ScriptError::Lex)?;
     let mut control = None;
+    let mut last_control: Option<&Statement<'_>> = None;
     let mut refusing = None;
     for s in &statements {
         let line = lexer::line_of(script, s.offset());
-        if control.is_none() && is_transaction_control(s) {
-            control = Some((line, describe(s)));
+        if is_transaction_control(s) {
+            if control.is_none() {
+                control = Some((line, describe(s)));
+            }
+            last_control = Some(s);
         }
         if refusing.is_none() && refuses_transaction_block(s, server_version_num) {
             refusing = Some((line, describe(s)));
@@ -98,6 +111,12 @@ pub fn classify(script: &str, server_version_num: i32) -> Result<Classification,
                 statement: statement.clone(),
             });
         }
+    }
+    if let Some(open) = last_control.filter(|s| opens_transaction(s)) {
+        return Err(ScriptError::Unbalanced {
+            line: lexer::line_of(script, open.offset()),
+            statement: describe(open),
+        });
     }
     match directive {
         Some(Mode::Transaction) => {
@@ -170,6 +189,11 @@ fn is_transaction_control(s: &Statement<'_>) -> bool {
         .any(|k| first.is(k))
         || s.starts_with(&["START", "TRANSACTION"])
         || s.starts_with(&["PREPARE", "TRANSACTION"])
+}
+
+/// `BEGIN` or `START TRANSACTION`.
+fn opens_transaction(s: &Statement<'_>) -> bool {
+    s.starts_with(&["BEGIN"]) || s.starts_with(&["START", "TRANSACTION"])
 }
 
 /// Statements PostgreSQL refuses inside a transaction block.
@@ -304,6 +328,41 @@ mod tests {
             Mode::NoTransaction
         );
         assert_eq!(mode("SELECT 1; COMMIT"), Mode::NoTransaction);
+    }
+
+    #[test]
+    fn a_transaction_the_file_never_ends_is_refused() {
+        let err = classify(
+            "CREATE TABLE a (id int);\nBEGIN;\nCREATE TABLE b (id int);\n",
+            PG15,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            ScriptError::Unbalanced {
+                line: 2,
+                statement: "BEGIN".into()
+            }
+        );
+        assert!(err.to_string().contains("add `COMMIT;`"), "{err}");
+        // The last one counts: a second transaction left open after a committed one.
+        assert!(matches!(
+            classify("BEGIN; SELECT 1; COMMIT;\nstart transaction isolation level serializable; SELECT 2;", PG15),
+            Err(ScriptError::Unbalanced { line: 2, .. })
+        ));
+        // A directive does not make it safe.
+        assert!(matches!(
+            classify("-- drydock: no-transaction\nBEGIN; SELECT 1;", PG15),
+            Err(ScriptError::Unbalanced { .. })
+        ));
+        // Balanced, ended by END or ROLLBACK, or BEGIN only inside a body: fine.
+        assert_eq!(mode("BEGIN; SELECT 1; END;"), Mode::NoTransaction);
+        assert_eq!(mode("BEGIN; SELECT 1; ROLLBACK;"), Mode::NoTransaction);
+        assert_eq!(
+            mode("BEGIN; SAVEPOINT s; ROLLBACK TO SAVEPOINT s; COMMIT;"),
+            Mode::NoTransaction
+        );
+        assert_eq!(mode("DO $$ BEGIN PERFORM 1; END $$;"), Mode::Transaction);
     }
 
     #[test]

@@ -10,7 +10,8 @@
 //! - `atomicity`: a failure in the third statement leaves no trace; a no-tx
 //!   failure leaves a failed row that blocks until `resolve`.
 //! - `validation`: drift, missing folders, out-of-order, non-empty schema
-//!   without ledger and baselining, the lock file, all refused before any change.
+//!   without ledger and baselining, the lock file, unsafe scripts (a BEGIN the
+//!   file never ends), all refused before any change.
 //! - `locking`: two runners at once; a held lock times out naming its holder.
 //! - `session`: `lock_timeout`/`statement_timeout`, Prisma's `?schema=` URLs,
 //!   and the server behaviour the mode rules rely on.

@@ -185,3 +185,27 @@ fn a_folder_without_migration_sql_is_an_error() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn a_transaction_the_file_never_ends_is_refused_before_any_change() {
+    // Sent alone, its ledger "finished" update would run inside the open
+    // transaction and vanish with the session: it would report success.
+    let f = Fixture::new();
+    f.write("20240101000000_a", "CREATE TABLE a (id int);");
+    f.write("20240102000000_open", "BEGIN;\nCREATE TABLE b (id int);\n");
+    let found = problems(f.deploy().await.unwrap_err());
+    assert_eq!(found.len(), 1, "{found:?}");
+    let text = found[0].to_string();
+    assert!(
+        text.contains("20240102000000_open")
+            && text.contains("`BEGIN` on line 1")
+            && text.contains("add `COMMIT;`"),
+        "{text}"
+    );
+    assert_eq!(
+        f.rows("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
+            .await[0][0]
+            .as_deref(),
+        Some("0")
+    );
+}
