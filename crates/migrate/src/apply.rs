@@ -249,6 +249,13 @@ async fn run_transactions<'a>(
                         let _ = later.reply.await;
                     }
                 }
+                if connection_lost(client, &e) {
+                    return Err(MigrateError::ConnectionLost {
+                        name: pending.migration.name.clone(),
+                        mode: Mode::Transaction,
+                        error,
+                    });
+                }
                 return Err(record_rollback(client, &plan.schema, pending, durable, error).await);
             }
         }
@@ -272,14 +279,26 @@ async fn record_rollback(
         "INSERT INTO {} (id, checksum, finished_at, migration_name, logs, rolled_back_at, started_at, applied_steps_count) VALUES ($1, $2, NULL, $3, $4, now(), now(), 0)",
         ledger::table(schema)
     );
-    let _ = client
+    let unrecorded = client
         .execute(&audit, &[&ledger::new_id(), &m.checksum, &m.name, &error])
-        .await;
+        .await
+        .err()
+        .map(|e| describe(&e));
     MigrateError::Failed {
         name: m.name.clone(),
         mode: Mode::Transaction,
         error,
+        unrecorded,
     }
+}
+
+/// True if `e` broke the session (no server reply, a closed client, or a
+/// FATAL/PANIC such as `pg_terminate_backend`): what the server did with the
+/// last query is then unknown.
+fn connection_lost(client: &Client, e: &tokio_postgres::Error) -> bool {
+    client.is_closed()
+        || e.as_db_error()
+            .is_none_or(|db| matches!(db.severity(), "FATAL" | "PANIC"))
 }
 
 /// The session's own `synchronous_commit`, restored for durable commits.
@@ -336,19 +355,28 @@ async fn run_alone(
         }
         Err(e) => {
             let error = describe_in_script(&e, &m.script, 0, &m.script);
+            if connection_lost(client, &e) {
+                return Err(MigrateError::ConnectionLost {
+                    name: m.name.clone(),
+                    mode: Mode::NoTransaction,
+                    error,
+                });
+            }
             // A file with its own BEGIN may have left an aborted transaction open.
             let _ = client.batch_execute("ROLLBACK").await;
-            client
+            let unrecorded = client
                 .execute(
                     &format!("UPDATE {table} SET logs = $2 WHERE id = $1"),
                     &[&id, &error],
                 )
                 .await
-                .map_err(|e| bookkeeping("record the failure", e))?;
+                .err()
+                .map(|e| describe(&e));
             Err(MigrateError::Failed {
                 name: m.name.clone(),
                 mode: Mode::NoTransaction,
                 error,
+                unrecorded,
             })
         }
     }

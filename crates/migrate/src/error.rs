@@ -35,6 +35,17 @@ pub enum MigrateError {
         mode: Mode,
         /// The server's message, with the line in `migration.sql` when known.
         error: String,
+        /// Why the record of the failure (the audit row of a rolled-back
+        /// migration, the `logs` of a no-tx one) could not be written, if so.
+        unrecorded: Option<String>,
+    },
+    /// The connection broke while a migration was in flight: whether it (and,
+    /// pipelined, the ones sent after it) committed is unknown.
+    ConnectionLost {
+        name: String,
+        mode: Mode,
+        /// What the client saw.
+        error: String,
     },
     /// `resolve` cannot do what was asked.
     Resolve { name: String, reason: String },
@@ -97,13 +108,28 @@ impl fmt::Display for MigrateError {
                 }
                 Ok(())
             }
-            MigrateError::Failed { name, mode: Mode::Transaction, error } => write!(
+            MigrateError::Failed { name, mode: Mode::Transaction, error, unrecorded } => {
+                write!(f, "migration {name} failed and was rolled back, nothing of it remains")?;
+                match unrecorded {
+                    None => write!(f, " (an audit row with rolled_back_at records the attempt)")?,
+                    Some(why) => write!(f, " (but its audit row could not be written: {why})")?,
+                }
+                write!(f, ": {error}; fix {name}/migration.sql and run again")
+            }
+            MigrateError::Failed { name, mode: Mode::NoTransaction, error, unrecorded } => {
+                write!(f, "migration {name} (no-tx) failed and may have left partial changes: {error}; its ledger row is marked failed")?;
+                if let Some(why) = unrecorded {
+                    write!(f, " (without this error in its logs, which could not be written: {why})")?;
+                }
+                write!(f, ", so nothing more is applied until you resolve it: undo its changes and run `cargo xtask migrate resolve --rolled-back {name} ENV`, or finish it by hand and run `cargo xtask migrate resolve --applied {name} ENV`")
+            }
+            MigrateError::ConnectionLost { name, mode: Mode::Transaction, error } => write!(
                 f,
-                "migration {name} failed and was rolled back, nothing of it remains (an audit row with rolled_back_at records the attempt): {error}; fix {name}/migration.sql and run again"
+                "outcome unknown: the connection was lost while applying migration {name} ({error}); it may or may not have committed, and so may the migrations sent after it (and if the server crashed, the last ones this run reported applied may be lost too); no audit row was written: run `cargo xtask migrate status ENV` to see what the database holds, then run again"
             ),
-            MigrateError::Failed { name, mode: Mode::NoTransaction, error } => write!(
+            MigrateError::ConnectionLost { name, mode: Mode::NoTransaction, error } => write!(
                 f,
-                "migration {name} (no-tx) failed and may have left partial changes: {error}; its ledger row is marked failed, so nothing more is applied until you resolve it: undo its changes and run `cargo xtask migrate resolve --rolled-back {name} ENV`, or finish it by hand and run `cargo xtask migrate resolve --applied {name} ENV`"
+                "outcome unknown: the connection was lost while running migration {name} (no-tx) ({error}); it may have run fully, partly or not at all, and its ledger row stays marked failed: run `cargo xtask migrate status ENV`, check what {name}/migration.sql changed, then run `cargo xtask migrate resolve --applied {name} ENV` if it is complete, or undo it and run `cargo xtask migrate resolve --rolled-back {name} ENV`"
             ),
             MigrateError::Resolve { name, reason } => write!(f, "cannot resolve {name}: {reason}"),
         }

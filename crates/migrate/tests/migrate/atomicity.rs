@@ -14,7 +14,10 @@ async fn a_failure_in_the_third_statement_leaves_no_trace_of_the_first_two() {
     );
     f.write("20240103000000_later", "CREATE TABLE later (id int);\n");
     let err = f.deploy().await.unwrap_err();
-    let MigrateError::Failed { name, mode, error } = &err else {
+    let MigrateError::Failed {
+        name, mode, error, ..
+    } = &err
+    else {
         panic!("{err}")
     };
     assert_eq!(
@@ -216,5 +219,78 @@ async fn a_failure_at_commit_stops_the_migrations_sent_after_it() {
     assert_eq!(
         applied,
         vec![vec![Some("20240101000000_tables".to_owned())]]
+    );
+}
+
+/// Runs `apply` on a fresh session and terminates that session, from another
+/// one, once it runs `pg_sleep`; returns apply's error.
+async fn apply_and_terminate(f: &Fixture) -> MigrateError {
+    let client = f.client().await;
+    let local = migrate::load_dir(f.migrations()).unwrap();
+    migrate::lock(&client, std::time::Duration::from_secs(10), |_, _| {})
+        .await
+        .unwrap();
+    let history = migrate::read_history(&client, local).await.unwrap();
+    let plan = migrate::plan(&history, &migrate::Options::default()).unwrap();
+    let killer = f.client().await;
+    let terminate = async {
+        loop {
+            let killed = crate::support::rows(&killer, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'active' AND query LIKE '%pg_sleep%'").await;
+            if killed[0][0].as_deref() != Some("0") {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+    let (applied, ()) = tokio::join!(migrate::apply(&client, &plan, |_| {}), terminate);
+    applied.unwrap_err()
+}
+
+#[tokio::test]
+async fn a_lost_connection_is_reported_as_an_unknown_outcome_not_a_rollback() {
+    let f = Fixture::new();
+    f.write(
+        "20240101000000_slow",
+        "CREATE TABLE slow (id int);\nSELECT pg_sleep(30);\n",
+    );
+    let err = apply_and_terminate(&f).await;
+    assert!(
+        matches!(&err, MigrateError::ConnectionLost { name, mode: Mode::Transaction, .. } if name == "20240101000000_slow"),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.starts_with("outcome unknown: the connection was lost")
+            && text.contains("cargo xtask migrate status ENV")
+            && !text.contains("nothing of it remains"),
+        "{text}"
+    );
+
+    // No-tx: the same, and the started row stays failed (P3009) for `resolve`.
+    let f = Fixture::new();
+    f.write(
+        "20240101000000_slow",
+        "-- drydock: no-transaction\nCREATE TABLE slow (id int);\nSELECT pg_sleep(30);\n",
+    );
+    let err = apply_and_terminate(&f).await;
+    assert!(
+        matches!(
+            &err,
+            MigrateError::ConnectionLost {
+                mode: Mode::NoTransaction,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .contains("resolve --applied 20240101000000_slow ENV"),
+        "{err}"
+    );
+    let refused = f.deploy().await.unwrap_err();
+    assert!(
+        matches!(&refused, MigrateError::Refused(p) if matches!(&p[..], [Problem::Failed { .. }])),
+        "{refused}"
     );
 }
