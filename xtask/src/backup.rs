@@ -3,7 +3,6 @@
 //! listing and retention; and the Ctrl-C/SIGTERM guard that backup and
 //! restore share.
 
-
 use backup::{PgClient, Sidecar, VerifyError};
 use camino::{Utf8Path, Utf8PathBuf};
 use config::{Environment, PgDumpLocation};
@@ -101,6 +100,107 @@ pub(crate) fn take_verified(ctx: &Ctx, env: &Environment) -> Result<Utf8PathBuf>
         human_bytes(backup.throughput() as u64)
     ));
     Ok(backup.path)
+}
+
+/// Refuses unless the backup [`take_verified`] takes of `env` is of the
+/// database that is about to change ([`Ctx::database_url`]): in container
+/// mode pg_dump reads the compose database, while `DATABASE_URL` may point
+/// elsewhere. Call it before the backup, and so before the first mutation.
+pub(crate) fn ensure_backup_covers_target(ctx: &Ctx, env: &Environment) -> Result<()> {
+    let compose = ctx.compose(env)?;
+    let client = pg_client(ctx, env, &compose)?;
+    let url = ctx.database_url(&compose)?;
+    ensure_same_database(&client, &url, &env.name)
+}
+
+/// Which database a session reaches: its cluster, port and name.
+#[derive(Debug, PartialEq, Eq)]
+struct Identity {
+    system_identifier: String,
+    /// The server's `port` setting: `inet_server_port()` is NULL over the
+    /// container's Unix socket, where pg_dump connects in container mode.
+    port: String,
+    database: String,
+}
+
+impl std::fmt::Display for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "database `{}` on port {} of cluster {}",
+            self.database, self.port, self.system_identifier
+        )
+    }
+}
+
+/// One line, `sysid|port|name` (the name last: it may contain `|`).
+const IDENTITY_SQL: &str = "SELECT (SELECT system_identifier FROM pg_control_system())::text || '|' || current_setting('port') || '|' || current_database()";
+
+fn parse_identity(line: &str) -> Option<Identity> {
+    let mut parts = line.trim_end_matches(['\r', '\n']).splitn(3, '|');
+    Some(Identity {
+        system_identifier: parts.next()?.to_owned(),
+        port: parts.next()?.to_owned(),
+        database: parts.next()?.to_owned(),
+    })
+}
+
+/// Refuses, naming what differs, unless `client` (where pg_dump runs) and
+/// `url` (what gets changed) reach the same database.
+fn ensure_same_database(client: &PgClient, url: &str, env: &str) -> Result<()> {
+    let dumper = client.describe("pg_dump");
+    let cannot =
+        "cannot check that the backup is of the database being changed, nothing was changed";
+    let out = client
+        .query(IDENTITY_SQL)
+        .wrap_err_with(|| format!("{cannot}: asking {} failed", client.describe("psql")))?;
+    let backup = parse_identity(&out).ok_or_else(|| {
+        eyre::eyre!(
+            "{cannot}: unexpected answer from {}: {out:?}",
+            client.describe("psql")
+        )
+    })?;
+    let target = target_identity(url).wrap_err(cannot)?;
+    let mut differs = Vec::new();
+    if backup.system_identifier != target.system_identifier {
+        differs.push("cluster (system identifier)");
+    }
+    if backup.port != target.port {
+        differs.push("port");
+    }
+    if backup.database != target.database {
+        differs.push("database name");
+    }
+    if differs.is_empty() {
+        return Ok(());
+    }
+    let fix = if std::env::var("DATABASE_URL").is_ok_and(|u| !u.is_empty()) {
+        format!("DATABASE_URL is set and overrides the target: unset it to work on {env}'s compose database, or, if it points at the right database outside compose, set `pg-dump = \"host\"` for {env} in [workspace.metadata.deploy] so pg_dump uses that URL too")
+    } else {
+        format!("set `pg-dump = \"host\"` for {env} in [workspace.metadata.deploy] so pg_dump uses the same URL")
+    };
+    bail!(
+        "refusing to go on, nothing was changed: the backup would not be of the database being changed ({} differ): {dumper} reaches {backup}, but the target URL reaches {target}; {fix}",
+        differs.join(", ")
+    )
+}
+
+/// [`Identity`] of the database at `url`, over tokio-postgres like the migration.
+fn target_identity(url: &str) -> Result<Identity> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .wrap_err("cannot start the async runtime")?;
+    rt.block_on(async {
+        let client = migrate::connect(url).await?;
+        let row = client
+            .query_one(IDENTITY_SQL, &[])
+            .await
+            .map_err(|e| eyre::eyre!("cannot read the identity of the target database: {e}"))?;
+        let line: String = row.get(0);
+        parse_identity(&line)
+            .ok_or_else(|| eyre::eyre!("unexpected identity of the target database: {line:?}"))
+    })
 }
 
 /// A plain progress line every this many bytes when stdout is not a terminal.
@@ -253,5 +353,44 @@ fn human_age(age: time::Duration) -> String {
         120..=7199 => format!("{} min", secs / 60),
         7200..=172_799 => format!("{} h", secs / 3600),
         _ => format!("{} d", secs / 86_400),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use backup::PgClient;
+    use testbench::{Cluster, Durability};
+
+    use super::ensure_same_database;
+
+    #[test]
+    fn the_backup_must_reach_the_database_being_changed() {
+        let cluster = Cluster::shared();
+        let db = cluster.database();
+        let client = PgClient::host(&db.url).unwrap();
+        ensure_same_database(&client, &db.url, "dev")
+            .map_err(|e| format!("{e:#}"))
+            .unwrap();
+        // Prisma's `?schema=` is the same database.
+        ensure_same_database(&client, &format!("{}?schema=app", db.url), "dev").unwrap();
+
+        let other = cluster.database();
+        let err = format!(
+            "{:#}",
+            ensure_same_database(&client, &other.url, "dev").unwrap_err()
+        );
+        assert!(err.contains("(database name differ)"), "{err}");
+        assert!(err.contains(&db.name) && err.contains(&other.name), "{err}");
+        assert!(err.contains("pg-dump = \"host\""), "{err}");
+        assert!(!err.contains("postgresql://"), "{err}");
+
+        // Same database name, another cluster.
+        let second = Cluster::start(Durability::Fast).unwrap();
+        let first = PgClient::host(&cluster.url()).unwrap();
+        let err = format!(
+            "{:#}",
+            ensure_same_database(&first, &second.url(), "dev").unwrap_err()
+        );
+        assert!(err.contains("cluster (system identifier), port"), "{err}");
     }
 }

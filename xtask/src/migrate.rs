@@ -159,6 +159,8 @@ pub(crate) fn deploy(
     // STEP 4: the pre-migration backup, while holding the lock.
     match backup {
         Backup::Take => {
+            // Under DATABASE_URL the target may not be the database pg_dump reads.
+            crate::backup::ensure_backup_covers_target(ctx, env)?;
             let path = crate::backup::take_verified(ctx, env)
                 .wrap_err("the pre-migration backup failed, nothing was migrated: fix the backup, or pass --skip-backup")?;
             ui.line(format!("backup: {path}"));

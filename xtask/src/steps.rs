@@ -134,6 +134,7 @@ fn lock(run: &mut Run) -> Result<String> {
 }
 
 fn backup_step(run: &mut Run) -> Result<String> {
+    crate::backup::ensure_backup_covers_target(run.ctx, &run.env)?;
     let path = crate::backup::take_verified(run.ctx, &run.env)?;
     let outcome = format!("verified {path}");
     run.backup = Some(path);
