@@ -24,6 +24,9 @@ pub(crate) struct Args {
     /// Do not ask for confirmation (required when stdin is not a terminal).
     #[arg(long)]
     yes: bool,
+    /// Wait up to this many seconds for a deploy of the environment to finish.
+    #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+    lock_wait: u64,
 }
 
 /// The command that restores `path` into `env`, quoted for a POSIX shell: the
@@ -57,6 +60,13 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let env = ctx.env(&env_name)?;
     let compose = ctx.compose(&env)?;
     let client = pg_client(ctx, &env, &compose)?;
+    let checked = restore::check(&client, &verified)?;
+    if checked.large_object_blocks > 0 {
+        ui.line(format!(
+            "{} large-object transactions of pg_dump are folded into the restore's single transaction",
+            checked.large_object_blocks
+        ));
+    }
     ui.line(format!(
         "restore {} ({}) into `{}`: its database `{}` will be replaced; app services {} stop meanwhile",
         verified.path,
@@ -69,8 +79,22 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
     // STEP 2: the operator confirms.
     confirm(ctx, &env.name, args.yes)?;
 
-    // STEP 3: the way back, a verified backup of the current database.
+    // STEP 3: no deploy meanwhile; the way back, a verified backup of the current database.
     let guard = Interruptible::enter()?;
+    let lock = deploylock::acquire(
+        &ctx.database_url(&compose)?,
+        &ctx.backups_dir_of(&env)?,
+        &env.name,
+        &format!("cargo xtask restore {}", verified.path),
+        Duration::from_secs(args.lock_wait),
+    )
+    .map_err(|e| eyre!("{e}"))
+    .wrap_err("refusing to restore while the deploy lock is held; nothing was changed")?;
+    if let Some(stale) = &lock.stale {
+        ui.warn(format!(
+            "replaced the lock file of a run that ended without releasing it: {stale}"
+        ));
+    }
     let safety =
         take_verified(ctx, &env).wrap_err("the safety backup failed; nothing was changed")?;
     ui.line(format!("way back: {}", rollback_hint(&safety, &env.name)));
@@ -138,6 +162,7 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
         "to undo this restore: {}",
         rollback_hint(&safety, &env.name)
     ));
+    lock.release();
     Ok(())
 }
 

@@ -118,7 +118,7 @@ impl Compose {
         }
         argv.extend(args.iter().map(OsString::from));
         let mut expr = duct::cmd(program, argv).dir(&self.env.root);
-        if matches!(sub, "stop" | "start" | "up") {
+        if matches!(sub, "stop" | "start" | "up" | "exec") {
             // Commands that take services down or bring them back run in their
             // own process group: a Ctrl-C meant for drydock must not kill them
             // halfway (drydock stops between steps and brings the app back).

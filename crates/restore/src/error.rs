@@ -35,6 +35,39 @@ pub enum RestoreError {
     Interrupted,
     /// The app services could not be stopped; nothing was replayed.
     Stop(String),
+    /// The file has a line that would break the single transaction
+    /// (`\connect`, a stray `COMMIT;`, ...): nothing was changed.
+    Refused {
+        /// The file.
+        path: String,
+        /// The line and what it does.
+        reason: String,
+    },
+    /// The file has no table data (a `--schema-only` dump) while the
+    /// database has rows: restoring it would delete them all.
+    SchemaOnly {
+        /// The file.
+        path: String,
+        /// Rows in the current database.
+        rows: u64,
+    },
+    /// psql ended abnormally and the server could not tell whether the
+    /// restore's transaction committed.
+    Unknown {
+        /// The program, described.
+        program: String,
+        /// What is known.
+        detail: String,
+    },
+    /// The restore test's scratch database could not be dropped.
+    ScratchLeft {
+        /// The scratch database.
+        database: String,
+        /// Why `DROP DATABASE` failed.
+        drop: String,
+        /// Why the restore test itself failed, if it did.
+        work: Option<Box<RestoreError>>,
+    },
 }
 
 impl From<backup::BackupError> for RestoreError {
@@ -68,6 +101,28 @@ impl fmt::Display for RestoreError {
                 f,
                 "cannot stop the app services, nothing was replayed: {detail}"
             ),
+            RestoreError::Refused { path, reason } => write!(
+                f,
+                "refusing to restore {path}: {reason}; the database is unchanged"
+            ),
+            RestoreError::SchemaOnly { path, rows } => write!(
+                f,
+                "refusing to restore {path}: it has no table data (a --schema-only dump?) and would delete the {rows} rows of the database; the database is unchanged"
+            ),
+            RestoreError::Unknown { program, detail } => write!(
+                f,
+                "the outcome of the restore is unknown ({program} ended abnormally: {detail}); check the database with `cargo xtask status` before anything else"
+            ),
+            RestoreError::ScratchLeft {
+                database,
+                drop,
+                work,
+            } => {
+                if let Some(work) = work {
+                    write!(f, "{work}; ")?;
+                }
+                write!(f, "cannot drop the scratch database {database} ({drop}): drop it with `DROP DATABASE {database} WITH (FORCE)`")
+            }
             RestoreError::Interrupted => {
                 write!(f, "restore interrupted; the transaction was rolled back, the database is unchanged")
             }

@@ -36,11 +36,14 @@
 
 #![deny(missing_docs)]
 
+mod check;
 mod error;
+mod filter;
 mod outage;
 mod replay;
 mod scratch;
 
+pub use check::{check, Checked};
 pub use error::RestoreError;
 pub use outage::{with_app_stopped, Outage};
 pub use replay::{replay, table_counts, Replayed, COMPLETION_CHECK, PREAMBLE};

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use backup::{PgClient, Verified};
 
+use crate::filter::{Filter, FilterError};
 use crate::RestoreError;
 
 /// Runs first, inside the restore's transaction: empties the database so
@@ -14,21 +15,41 @@ use crate::RestoreError;
 /// `public` is recreated as `initdb` makes it (owner and grants differ from
 /// PostgreSQL 15 on), which is the state pg_dump expects to restore into.
 pub const PREAMBLE: &str = r#"SET client_min_messages = warning;
+SET LOCAL lock_timeout = '30s';
 DO $drydock$
-DECLARE s name;
+DECLARE
+  s name;
+  holders text;
 BEGIN
-  FOR s IN SELECT nspname FROM pg_catalog.pg_namespace
-           WHERE nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
-             AND nspname NOT LIKE 'pg\_temp\_%' AND nspname NOT LIKE 'pg\_toast\_temp\_%'
-  LOOP
-    EXECUTE pg_catalog.format('DROP SCHEMA %I CASCADE', s);
-  END LOOP;
-  PERFORM pg_catalog.lo_unlink(oid) FROM pg_catalog.pg_largeobject_metadata;
+  RAISE WARNING 'drydock-restore-txid %', pg_catalog.txid_current();
+  BEGIN
+    FOR s IN SELECT n.nspname FROM pg_catalog.pg_namespace n
+             WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
+               AND n.nspname NOT LIKE 'pg\_temp\_%' AND n.nspname NOT LIKE 'pg\_toast\_temp\_%'
+               AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d
+                               WHERE d.classid = 'pg_catalog.pg_namespace'::pg_catalog.regclass
+                                 AND d.objid = n.oid AND d.deptype = 'e')
+    LOOP
+      EXECUTE pg_catalog.format('DROP SCHEMA IF EXISTS %I CASCADE', s);
+    END LOOP;
+    PERFORM pg_catalog.lo_unlink(oid) FROM pg_catalog.pg_largeobject_metadata;
+  EXCEPTION WHEN lock_not_available THEN
+    SELECT pg_catalog.string_agg(pg_catalog.format('pid %s (application %L, user %s, %s since %s)',
+             a.pid, a.application_name, a.usename, a.state, a.state_change), '; ')
+      INTO holders
+      FROM pg_catalog.pg_stat_activity a
+     WHERE a.pid <> pg_catalog.pg_backend_pid()
+       AND a.pid IN (SELECT l.pid FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_database b ON b.oid = l.database
+                     WHERE l.granted AND l.locktype <> 'advisory' AND b.datname = pg_catalog.current_database());
+    RAISE EXCEPTION 'drydock: another session holds locks in this database and kept them for the 30 s lock_timeout: %',
+      coalesce(holders, 'it is gone now')
+      USING HINT = 'stop that session (SELECT pg_terminate_backend(<pid>)) or the program it belongs to, then restore again';
+  END;
   IF pg_catalog.current_setting('server_version_num')::int >= 150000 THEN
-    CREATE SCHEMA public AUTHORIZATION pg_database_owner;
+    CREATE SCHEMA IF NOT EXISTS public AUTHORIZATION pg_database_owner;
     GRANT USAGE ON SCHEMA public TO PUBLIC;
   ELSE
-    EXECUTE pg_catalog.format('CREATE SCHEMA public AUTHORIZATION %I',
+    EXECUTE pg_catalog.format('CREATE SCHEMA IF NOT EXISTS public AUTHORIZATION %I',
       (SELECT rolname FROM pg_catalog.pg_roles WHERE oid = 10));
     GRANT USAGE, CREATE ON SCHEMA public TO PUBLIC;
   END IF;
@@ -86,7 +107,7 @@ pub fn replay(
         detail: e.to_string(),
     };
 
-    let (stdin, mut pipe) = os_pipe::pipe().map_err(spawn_error)?;
+    let (stdin, pipe) = os_pipe::pipe().map_err(spawn_error)?;
     let args = [
         "-X",
         "-q",
@@ -111,10 +132,14 @@ pub fn replay(
         .start()
         .map_err(spawn_error)?;
 
-    // STEP 1: stream the file, then the sentinel; stop early on cancel or a closed pipe.
+    // STEP 1: stream the file through the filter, then the sentinel; stop
+    // early on cancel, a refused line or a closed pipe.
     let mut buf = vec![0u8; 1 << 20];
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, pipe);
+    let mut filter = Filter::new();
     let mut sent = 0u64;
     let mut complete = false;
+    let mut refused = None;
     loop {
         if cancel.load(Ordering::Relaxed) {
             break;
@@ -123,22 +148,34 @@ pub fn replay(
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => {
-                drop(pipe);
+                drop(out.into_parts());
                 let _ = handle.wait();
                 return Err(read_error(e));
             }
         };
-        if n == 0 {
-            complete = pipe.write_all(SENTINEL).is_ok();
-            break;
+        let fed = if n == 0 {
+            filter.finish(&mut |b: &[u8]| out.write_all(b))
+        } else {
+            filter.feed(&buf[..n], &mut |b: &[u8]| out.write_all(b))
+        };
+        match fed {
+            Ok(()) => {}
+            Err(FilterError::Refused(r)) => {
+                refused = Some(r);
+                break;
+            }
+            Err(FilterError::Output(_)) => break, // psql stopped reading: it failed; its status says why
         }
-        if pipe.write_all(&buf[..n]).is_err() {
-            break; // psql stopped reading: it failed; its status says why
+        if n == 0 {
+            complete = out.write_all(SENTINEL).and_then(|()| out.flush()).is_ok();
+            break;
         }
         sent += n as u64;
         on_progress(sent);
     }
-    drop(pipe);
+    // Without the sentinel the completion check fails and rolls back: what is
+    // still buffered is dropped, never sent.
+    drop(out.into_parts());
 
     // STEP 2: wait for psql; an interruption now cancels its statement.
     let mut cancelled_backend = false;
@@ -156,20 +193,101 @@ pub fn replay(
             }
         }
     };
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let replayed = Replayed {
+        bytes: sent,
+        duration: start.elapsed(),
+    };
+
+    // STEP 3: say what happened, and only what is known.
     if output.status.success() && complete {
-        return Ok(Replayed {
-            bytes: sent,
-            duration: start.elapsed(),
+        return Ok(replayed);
+    }
+    if let Some(refused) = refused {
+        // The stream stopped before the refused line: it cannot commit.
+        let _ = settle(client, &app);
+        return Err(RestoreError::Refused {
+            path: backup.path.to_string(),
+            reason: refused.to_string(),
         });
     }
-    if cancel.load(Ordering::Relaxed) {
-        return Err(RestoreError::Interrupted);
-    }
-    Err(RestoreError::Failed {
-        program,
+    let failed = RestoreError::Failed {
+        program: program.clone(),
         code: output.status.code(),
-        stderr: last_lines(&String::from_utf8_lossy(&output.stderr), 12),
-    })
+        stderr: last_lines(&stderr, 12),
+    };
+    let interrupted = cancel.load(Ordering::Relaxed);
+    // Rolled back for sure: the stream was cut before the sentinel (the
+    // completion check cannot pass), or psql stopped on an error in the file
+    // (exit code 3 with ON_ERROR_STOP) before it sent any COMMIT.
+    let certain = !complete || output.status.code() == Some(3) && !interrupted;
+    if certain {
+        let _ = settle(client, &app);
+        return Err(if interrupted {
+            RestoreError::Interrupted
+        } else {
+            failed
+        });
+    }
+    // The client ended abnormally (a signal, a lost connection, a cancel after
+    // the last byte): the server decides. Wait until the session is gone, then
+    // ask for its transaction's status.
+    let unknown = |detail: String| RestoreError::Unknown {
+        program: program.clone(),
+        detail,
+    };
+    settle(client, &app).map_err(unknown)?;
+    let Some(txid) = txid_in(&stderr) else {
+        return Err(unknown(format!("{failed}")));
+    };
+    let status = client
+        .query(&format!("SELECT pg_catalog.txid_status({txid})"))
+        .map_err(|e| unknown(e.to_string()))?;
+    match status.trim() {
+        "committed" => Ok(replayed),
+        "aborted" if interrupted => Err(RestoreError::Interrupted),
+        "aborted" => Err(failed),
+        other => Err(unknown(format!(
+            "its transaction {txid} is `{other}`; {failed}"
+        ))),
+    }
+}
+
+/// Waits until no session of the replay (`application_name`) remains; after
+/// 30 s, terminates what is left (an uncommitted transaction then rolls back).
+fn settle(client: &PgClient, app: &str) -> Result<(), String> {
+    let count = format!(
+        "SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE application_name = '{app}'"
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut terminated = false;
+    loop {
+        let left = client.query(&count).map_err(|e| e.to_string())?;
+        if left.trim() == "0" {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "its database session `{app}` is still there after 60 s"
+            ));
+        }
+        if !terminated && Instant::now() + Duration::from_secs(30) > deadline {
+            terminated = true;
+            client
+                .query(&format!(
+                    "SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity WHERE application_name = '{app}'"
+                ))
+                .map_err(|e| e.to_string())?;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The restore's transaction id, as the preamble reported it on stderr.
+fn txid_in(stderr: &str) -> Option<u64> {
+    stderr
+        .lines()
+        .find_map(|l| l.split_once("drydock-restore-txid ")?.1.trim().parse().ok())
 }
 
 /// Rows per ordinary table of the database `client` reaches, named as
@@ -190,6 +308,9 @@ pub fn table_counts(client: &PgClient) -> Result<BTreeMap<String, u64>, RestoreE
 }
 
 fn last_lines(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.contains("drydock-restore-txid"))
+        .collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
 }

@@ -62,9 +62,18 @@ pub fn restore_test(
     let scratch = client.with_dbname(&database);
     let restored =
         replay(&scratch, backup, cancel, &mut |_| {}).and_then(|_| table_counts(&scratch));
-    let dropped = client.query(&format!("DROP DATABASE IF EXISTS {database}"));
-    let restored = restored?;
-    dropped?;
+    // FORCE: a session the failed replay left behind must not keep it alive.
+    let dropped = client.query(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"));
+    let restored = match (restored, dropped) {
+        (restored, Err(e)) => {
+            return Err(RestoreError::ScratchLeft {
+                database,
+                drop: e.to_string(),
+                work: restored.err().map(Box::new),
+            })
+        }
+        (restored, Ok(_)) => restored?,
+    };
     let tables = in_file
         .into_iter()
         .map(|(table, rows)| TableCount {

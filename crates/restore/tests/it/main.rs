@@ -8,10 +8,14 @@
 //!   directory: refused, database unchanged.
 //! - `rollback`: an error in the middle of a dump and an interrupted stream
 //!   roll back; the app services run again afterwards.
+//! - `transaction`: what would break the single transaction: pg_dump's own
+//!   `BEGIN;`/`COMMIT;` around large objects, `\connect`, a straggler
+//!   session's lock; a dump without data.
 
 mod refusals;
 mod replay;
 mod rollback;
+mod transaction;
 
 use std::sync::atomic::AtomicBool;
 
@@ -68,9 +72,10 @@ pub fn backup(stack: &Stack) -> Backup {
     .expect("backup")
 }
 
-/// Verifies then replays, as `cargo xtask restore` does.
+/// Verifies, checks then replays, as `cargo xtask restore` does.
 pub fn verify_and_replay(stack: &Stack, path: &Utf8Path) -> Result<restore::Replayed, String> {
     let verified: Verified = backup::verify(path).map_err(|e| e.to_string())?;
+    restore::check(&client(stack), &verified).map_err(|e| e.to_string())?;
     restore::replay(
         &client(stack),
         &verified,
@@ -90,4 +95,15 @@ pub fn snapshot(stack: &Stack) -> String {
            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
            WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')) s",
     )
+}
+
+/// `text` with `extra` inserted before pg_dump's completeness trailer, as a
+/// hand-made file (no sidecar) next to the stack's backups.
+pub fn edited(stack: &Stack, text: &str, extra: &str, name: &str) -> camino::Utf8PathBuf {
+    let at = text
+        .rfind("--\n-- PostgreSQL database dump complete")
+        .expect("trailer");
+    let path = stack.backups().join(name);
+    std::fs::write(&path, format!("{}{extra}\n{}", &text[..at], &text[at..])).unwrap();
+    path
 }
