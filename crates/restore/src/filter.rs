@@ -134,6 +134,12 @@ impl Filter {
                 }
                 continue;
             }
+            if self.state == State::Copy && self.head.is_empty() {
+                chunk = self.copy_lines(chunk, out)?;
+                if chunk.is_empty() {
+                    break;
+                }
+            }
             let need = HEAD - self.head.len();
             let window = &chunk[..chunk.len().min(need)];
             if let Some(p) = window.iter().position(|&b| b == b'\n') {
@@ -225,6 +231,29 @@ impl Filter {
         out(&self.head).map_err(FilterError::Output)?;
         self.head.clear();
         Ok(())
+    }
+
+    /// The fast path for `COPY` data: whole lines are forwarded in one piece
+    /// until `\.`; returns what is left (a partial line, or after `\.`).
+    fn copy_lines<'a, E>(
+        &mut self,
+        chunk: &'a [u8],
+        out: &mut impl FnMut(&[u8]) -> Result<(), E>,
+    ) -> Result<&'a [u8], FilterError<E>> {
+        let mut pos = 0;
+        while let Some(p) = chunk[pos..].iter().position(|&b| b == b'\n') {
+            let end = pos + p + 1;
+            self.line += 1;
+            if &chunk[pos..end] == b"\\.\n" {
+                self.state = State::Sql;
+                self.after_comment = false;
+                pos = end;
+                break;
+            }
+            pos = end;
+        }
+        out(&chunk[..pos]).map_err(FilterError::Output)?;
+        Ok(&chunk[pos..])
     }
 
     fn enter_copy(&mut self) {

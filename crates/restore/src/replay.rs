@@ -314,3 +314,16 @@ fn last_lines(text: &str, n: usize) -> String {
         .collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_transaction_id_is_read_from_the_preamble_warning() {
+        let stderr = "WARNING:  drydock-restore-txid 7421\npsql:<stdin>:12: ERROR:  boom\n";
+        assert_eq!(txid_in(stderr), Some(7421));
+        assert_eq!(txid_in("ERROR:  connection lost"), None);
+        assert_eq!(last_lines(stderr, 5), "psql:<stdin>:12: ERROR:  boom");
+    }
+}
