@@ -6,13 +6,22 @@
 //!
 //! One `psql -X --set=ON_ERROR_STOP=1 --single-transaction` runs, in order:
 //!
-//! 1. [`PREAMBLE`] (`-c`): drops every non-system schema with `CASCADE`,
+//! 1. [`PREAMBLE`] (`-c`): sets a 30 s `lock_timeout` (a straggler session
+//!    fails the restore, by pid and application name, instead of blocking it
+//!    forever), reports the transaction id on stderr, drops every non-system
+//!    schema not owned by an extension with `CASCADE`,
 //!    unlinks every large object and recreates an empty `public` schema as a
 //!    fresh database has it. So a dump made without `--clean` (a hand-run
 //!    `pg_dump`) replays over a live, non-empty database, and objects created
 //!    after the backup do not survive it.
 //! 2. the backup (`-f -`), streamed from disk through a pipe and a 1 MiB
-//!    buffer, followed by `SET drydock.restore_complete = 'on'`, which drydock
+//!    buffer, line-aware in constant memory: `COPY` data passes untouched;
+//!    pg_dump's own `BEGIN;`/`COMMIT;` around large objects is dropped (it
+//!    would commit everything so far); `\connect`, `\i`, `\!`, `\o`, `\set`
+//!    and a stray `COMMIT;` stop the stream (roll back). [`check`] reads the
+//!    file through the same filter before anything is touched, and refuses a
+//!    dump without table data over a database with rows. The stream is
+//!    followed by `SET drydock.restore_complete = 'on'`, which drydock
 //!    writes only after the last byte of the file;
 //! 3. [`COMPLETION_CHECK`] (`-c`): raises an error unless that setting is on.
 //!
@@ -20,6 +29,9 @@
 //! (psql would otherwise take the end of its input as the end of the file and
 //! commit): a killed drydock, a broken pipe, Ctrl-C. An interruption after the
 //! whole file was sent cancels the running statement (`pg_cancel_backend`).
+//! When psql ends abnormally after the whole file was sent, the outcome is
+//! asked of the server (`txid_status` once the session is gone), or reported
+//! as unknown: never guessed.
 //!
 //! # Programs it runs
 //!

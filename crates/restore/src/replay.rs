@@ -220,7 +220,10 @@ pub fn replay(
     // Rolled back for sure: the stream was cut before the sentinel (the
     // completion check cannot pass), or psql stopped on an error in the file
     // (exit code 3 with ON_ERROR_STOP) before it sent any COMMIT.
-    let certain = !complete || output.status.code() == Some(3) && !interrupted;
+    // Also when the preamble never reported its transaction while the
+    // client's stderr is whole (it exited, no signal): nothing began.
+    let never_began = output.status.code().is_some() && txid_in(&stderr).is_none();
+    let certain = !complete || never_began || output.status.code() == Some(3) && !interrupted;
     if certain {
         let _ = settle(client, &app);
         return Err(if interrupted {

@@ -77,3 +77,31 @@ fn a_stream_cut_short_rolls_back() {
     assert_eq!(err, RestoreError::Interrupted);
     assert_eq!(snapshot(&stack), before, "rolled back");
 }
+
+#[test]
+fn an_interruption_after_the_last_byte_reports_what_the_server_decided() {
+    let stack = seeded("rs-lastbyte");
+    let backup = backup(&stack);
+    let at_backup = snapshot(&stack);
+    stack.psql("UPDATE customers SET name = 'after backup'");
+    let before = snapshot(&stack);
+    let verified = ::backup::verify(&backup.path).unwrap();
+    let cancel = AtomicBool::new(false);
+    let result = restore::replay(&client(&stack), &verified, &cancel, &mut |n| {
+        if n == verified.size {
+            cancel.store(true, Ordering::Relaxed)
+        }
+    });
+    // Either outcome may happen; what is reported must be what happened.
+    match result {
+        Ok(_) => assert_eq!(snapshot(&stack), at_backup, "reported restored"),
+        Err(RestoreError::Interrupted) => {
+            assert_eq!(snapshot(&stack), before, "reported rolled back")
+        }
+        Err(e) => panic!("the server knows the outcome, yet: {e}"),
+    }
+    let left = stack.psql(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'drydock_restore_%'",
+    );
+    assert_eq!(left, "0", "the restore's session is gone");
+}

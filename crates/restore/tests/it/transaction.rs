@@ -181,3 +181,40 @@ fn a_straggler_session_holding_a_lock_fails_the_restore_by_name() {
     );
     assert_eq!(stack.data_checksum(), before, "the database is unchanged");
 }
+
+#[test]
+fn schemas_owned_by_an_extension_are_left_to_it() {
+    let stack = seeded("rs-extschema");
+    let install = |name: &str, text: &str| {
+        duct::cmd!(
+            "docker",
+            "exec",
+            "-i",
+            "-u",
+            "root",
+            stack.db_container(),
+            "sh",
+            "-c",
+            format!("cat > \"$(pg_config --sharedir)/extension/{name}\"")
+        )
+        .stdin_bytes(text)
+        .run()
+        .unwrap();
+    };
+    install(
+        "drydock_owner.control",
+        "default_version = '1.0'\nrelocatable = false\nsuperuser = false\n",
+    );
+    install(
+        "drydock_owner--1.0.sql",
+        "CREATE SCHEMA drydock_owned;\nCREATE FUNCTION drydock_owned.answer() RETURNS int LANGUAGE sql AS 'SELECT 42';\n",
+    );
+    stack.psql("CREATE EXTENSION drydock_owner SCHEMA pg_catalog");
+    let backup = backup(&stack);
+    let before = snapshot(&stack);
+    stack.psql(crate::CHANGES);
+
+    verify_and_replay(&stack, &backup.path).unwrap();
+    assert_eq!(snapshot(&stack), before);
+    assert_eq!(stack.psql("SELECT drydock_owned.answer()"), "42");
+}
