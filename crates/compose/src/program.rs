@@ -119,9 +119,10 @@ impl Compose {
         argv.extend(args.iter().map(OsString::from));
         let mut expr = duct::cmd(program, argv).dir(&self.env.root);
         if matches!(sub, "stop" | "start" | "up" | "exec") {
-            // Commands that take services down or bring them back run in their
-            // own process group: a Ctrl-C meant for drydock must not kill them
-            // halfway (drydock stops between steps and brings the app back).
+            // Commands that take services down or bring them back, and `exec`
+            // (a restore's psql), run in their own process group: a Ctrl-C
+            // meant for drydock must not kill them halfway; drydock decides
+            // (stops between steps, cancels a replay, brings the app back).
             expr = expr.before_spawn(|cmd| {
                 use std::os::unix::process::CommandExt;
                 cmd.process_group(0);
