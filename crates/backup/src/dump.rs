@@ -224,7 +224,9 @@ fn copy_hashing(
     path: &Utf8Path,
     on_progress: &mut dyn FnMut(u64),
 ) -> Result<(u64, String), BackupError> {
-    let (to_hasher, hasher_rx) = mpsc::sync_channel::<Vec<u8>>(IN_FLIGHT);
+    // Buffers keep their full length and travel with their fill: refilling
+    // (zeroing) 1 MiB for every short pipe read cost a quarter of the throughput.
+    let (to_hasher, hasher_rx) = mpsc::sync_channel::<(Vec<u8>, usize)>(IN_FLIGHT);
     let (recycle, recycled) = mpsc::channel::<Vec<u8>>();
     let syncer = to
         .try_clone()
@@ -234,8 +236,8 @@ fn copy_hashing(
     std::thread::scope(|s| {
         let hasher = s.spawn(move || {
             let mut hasher = Sha256::new();
-            for buf in hasher_rx {
-                hasher.update(&buf);
+            for (buf, n) in hasher_rx {
+                hasher.update(&buf[..n]);
                 let _ = recycle.send(buf);
             }
             hex(&hasher.finalize())
@@ -255,8 +257,7 @@ fn copy_hashing(
         let copied = (|| {
             let mut total = 0u64;
             loop {
-                let mut buf = recycled.try_recv().unwrap_or_default();
-                buf.resize(BUFFER, 0);
+                let mut buf = recycled.try_recv().unwrap_or_else(|_| vec![0; BUFFER]);
                 let n = match from.read(&mut buf) {
                     Ok(0) => return Ok(total),
                     Ok(n) => n,
@@ -265,13 +266,12 @@ fn copy_hashing(
                         return Err(BackupError::io("read the output of pg_dump for", path, e))
                     }
                 };
-                buf.truncate(n);
-                to.write_all(&buf)
+                to.write_all(&buf[..n])
                     .map_err(|e| BackupError::io("write", path, e))?;
                 total += n as u64;
                 written.store(total, Ordering::Relaxed);
                 on_progress(total);
-                if to_hasher.send(buf).is_err() {
+                if to_hasher.send((buf, n)).is_err() {
                     return Err(BackupError::Io {
                         action: "hash".into(),
                         path: path.to_string(),
