@@ -74,11 +74,7 @@ pub(crate) fn take_verified(ctx: &Ctx, env: &Environment) -> Result<Utf8PathBuf>
     let guard = Interruptible::enter()?;
     let ui = ctx.ui;
     if !ui.tty {
-        ui.line(format!(
-            "backing up {} with {} into {dir} ...",
-            env.name,
-            client.describe("pg_dump")
-        ));
+        ui.line(format!("backing up {} with {} into {dir} ...", env.name, client.describe("pg_dump")));
     }
     let bar = ui.bytes_bar(None, &format!("backing up {}", env.name));
     let mut next_line = PLAIN_PROGRESS_STEP;
@@ -125,11 +121,7 @@ struct Identity {
 
 impl std::fmt::Display for Identity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "database `{}` on port {} of cluster {}",
-            self.database, self.port, self.system_identifier
-        )
+        write!(f, "database `{}` on port {} of cluster {}", self.database, self.port, self.system_identifier)
     }
 }
 
@@ -149,17 +141,11 @@ fn parse_identity(line: &str) -> Option<Identity> {
 /// `url` (what gets changed) reach the same database.
 fn ensure_same_database(client: &PgClient, url: &str, env: &str) -> Result<()> {
     let dumper = client.describe("pg_dump");
-    let cannot =
-        "cannot check that the backup is of the database being changed, nothing was changed";
-    let out = client
-        .query(IDENTITY_SQL)
-        .wrap_err_with(|| format!("{cannot}: asking {} failed", client.describe("psql")))?;
-    let backup = parse_identity(&out).ok_or_else(|| {
-        eyre::eyre!(
-            "{cannot}: unexpected answer from {}: {out:?}",
-            client.describe("psql")
-        )
-    })?;
+    let cannot = "cannot check that the backup is of the database being changed, nothing was changed";
+    let out =
+        client.query(IDENTITY_SQL).wrap_err_with(|| format!("{cannot}: asking {} failed", client.describe("psql")))?;
+    let backup = parse_identity(&out)
+        .ok_or_else(|| eyre::eyre!("{cannot}: unexpected answer from {}: {out:?}", client.describe("psql")))?;
     let target = target_identity(url).wrap_err(cannot)?;
     let mut differs = Vec::new();
     if backup.system_identifier != target.system_identifier {
@@ -198,8 +184,7 @@ fn target_identity(url: &str) -> Result<Identity> {
             .await
             .map_err(|e| eyre::eyre!("cannot read the identity of the target database: {e}"))?;
         let line: String = row.get(0);
-        parse_identity(&line)
-            .ok_or_else(|| eyre::eyre!("unexpected identity of the target database: {line:?}"))
+        parse_identity(&line).ok_or_else(|| eyre::eyre!("unexpected identity of the target database: {line:?}"))
     })
 }
 
@@ -208,11 +193,7 @@ const PLAIN_PROGRESS_STEP: u64 = 256 << 20;
 
 /// How pg_dump and psql reach `env`'s database: inside the database
 /// container (default), or the host's programs over the URL (`pg-dump = "host"`).
-pub(crate) fn pg_client(
-    ctx: &Ctx,
-    env: &Environment,
-    compose: &compose::Compose,
-) -> Result<PgClient> {
+pub(crate) fn pg_client(ctx: &Ctx, env: &Environment, compose: &compose::Compose) -> Result<PgClient> {
     Ok(match env.pg_dump {
         PgDumpLocation::Container => PgClient::container(compose)?,
         PgDumpLocation::Host => PgClient::host(&ctx.database_url(compose)?)?,
@@ -222,8 +203,7 @@ pub(crate) fn pg_client(
 fn prune(ctx: &Ctx, env: &Environment, keep: usize) -> Result<()> {
     let removed = backup::prune(&env.backups, &env.name, keep)?;
     for path in &removed {
-        ctx.ui
-            .line(format!("retention (keep {keep}): deleted {path}"));
+        ctx.ui.line(format!("retention (keep {keep}): deleted {path}"));
     }
     Ok(())
 }
@@ -239,16 +219,8 @@ fn verify(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
             human_bytes(verified.size)
         )),
         Sidecar::Missing => {
-            ui.line(format!(
-                "{} {} ({}): trailer present",
-                ui.green("ok:"),
-                verified.path,
-                human_bytes(verified.size)
-            ));
-            ui.warn(format!(
-                "{} has no .sha256 sidecar: only its trailer vouches for it",
-                verified.path
-            ));
+            ui.line(format!("{} {} ({}): trailer present", ui.green("ok:"), verified.path, human_bytes(verified.size)));
+            ui.warn(format!("{} has no .sha256 sidecar: only its trailer vouches for it", verified.path));
         }
     }
     if !args.restore_test {
@@ -258,10 +230,7 @@ fn verify(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
     let compose = ctx.compose(&env)?;
     let client = pg_client(ctx, &env, &compose)?;
     let guard = Interruptible::enter()?;
-    let spinner = ui.spinner(&format!(
-        "restoring into a scratch database on {}'s server",
-        env.name
-    ));
+    let spinner = ui.spinner(&format!("restoring into a scratch database on {}'s server", env.name));
     let test = restore::restore_test(&client, &verified, guard.flag());
     spinner.finish_and_clear();
     let test = test.wrap_err("the restore test failed")?;
@@ -270,11 +239,7 @@ fn verify(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
         .iter()
         .map(|t| {
             let restored = t.restored.map_or("missing".to_owned(), |n| n.to_string());
-            let ok = if t.restored == Some(t.in_file) {
-                ui.green("ok")
-            } else {
-                ui.red("MISMATCH")
-            };
+            let ok = if t.restored == Some(t.in_file) { ui.green("ok") } else { ui.red("MISMATCH") };
             vec![t.table.clone(), t.in_file.to_string(), restored, ok]
         })
         .collect();
@@ -317,9 +282,7 @@ pub(crate) fn list(ctx: &Ctx, args: ListArgs) -> Result<()> {
     };
     let backups = backup::list(&dir, args.env.as_deref())?;
     if backups.is_empty() {
-        ctx.ui.line(format!(
-            "no backups in {dir}: take one with `cargo xtask backup ENV`"
-        ));
+        ctx.ui.line(format!("no backups in {dir}: take one with `cargo xtask backup ENV`"));
         return Ok(());
     }
     let now = time::OffsetDateTime::now_utc();
@@ -334,12 +297,7 @@ pub(crate) fn list(ctx: &Ctx, args: ListArgs) -> Result<()> {
                 Err(e) => ctx.ui.red(&format!("BAD: {e}")),
             };
             let name = b.path.file_name().unwrap_or(b.path.as_str()).to_owned();
-            vec![
-                name,
-                human_bytes(b.size),
-                human_age(now - b.taken_at),
-                status,
-            ]
+            vec![name, human_bytes(b.size), human_age(now - b.taken_at), status]
         })
         .collect();
     ctx.ui.table(&["NAME", "SIZE", "AGE", "CHECKSUM"], &rows);
@@ -368,17 +326,12 @@ mod tests {
         let cluster = Cluster::shared();
         let db = cluster.database();
         let client = PgClient::host(&db.url).unwrap();
-        ensure_same_database(&client, &db.url, "dev")
-            .map_err(|e| format!("{e:#}"))
-            .unwrap();
+        ensure_same_database(&client, &db.url, "dev").map_err(|e| format!("{e:#}")).unwrap();
         // Prisma's `?schema=` is the same database.
         ensure_same_database(&client, &format!("{}?schema=app", db.url), "dev").unwrap();
 
         let other = cluster.database();
-        let err = format!(
-            "{:#}",
-            ensure_same_database(&client, &other.url, "dev").unwrap_err()
-        );
+        let err = format!("{:#}", ensure_same_database(&client, &other.url, "dev").unwrap_err());
         assert!(err.contains("(database name differ)"), "{err}");
         assert!(err.contains(&db.name) && err.contains(&other.name), "{err}");
         assert!(err.contains("pg-dump = \"host\""), "{err}");
@@ -387,10 +340,7 @@ mod tests {
         // Same database name, another cluster.
         let second = Cluster::start(Durability::Fast).unwrap();
         let first = PgClient::host(&cluster.url()).unwrap();
-        let err = format!(
-            "{:#}",
-            ensure_same_database(&first, &second.url(), "dev").unwrap_err()
-        );
+        let err = format!("{:#}", ensure_same_database(&first, &second.url(), "dev").unwrap_err());
         assert!(err.contains("cluster (system identifier), port"), "{err}");
     }
 }

@@ -28,11 +28,21 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
     for f in &findings {
         ctx.ui.line(format!("{} {f}", ctx.ui.red("refuse")));
     }
-    eyre::bail!("{} finding(s) would stop a deploy of {}: fix them and run `cargo xtask check {}` again", findings.len(), env.name, env.name)
+    eyre::bail!(
+        "{} finding(s) would stop a deploy of {}: fix them and run `cargo xtask check {}` again",
+        findings.len(),
+        env.name,
+        env.name
+    )
 }
 
 /// Every preflight finding for `env`. Changes nothing.
-pub(crate) fn findings(ctx: &Ctx, env: &Environment, compose: &Compose, allow_destructive: bool) -> Result<Vec<Finding>> {
+pub(crate) fn findings(
+    ctx: &Ctx,
+    env: &Environment,
+    compose: &Compose,
+    allow_destructive: bool,
+) -> Result<Vec<Finding>> {
     let finding = |place: &str, why: String, fix: &str| Finding { place: place.to_owned(), why, fix: fix.to_owned() };
     // The engine first: nothing else can be checked without it.
     if let Err(e) = compose.ping() {
@@ -40,7 +50,11 @@ pub(crate) fn findings(ctx: &Ctx, env: &Environment, compose: &Compose, allow_de
     }
     let mut findings = Vec::new();
     if let Err(e) = compose.check() {
-        findings.push(finding("compose files", e.to_string(), "fix the compose files or the environment's keys in Cargo.toml"));
+        findings.push(finding(
+            "compose files",
+            e.to_string(),
+            "fix the compose files or the environment's keys in Cargo.toml",
+        ));
     }
     match compose.definitions() {
         Err(e) => findings.push(finding("compose config", e.to_string(), "fix the compose files")),
@@ -70,7 +84,11 @@ pub(crate) fn findings(ctx: &Ctx, env: &Environment, compose: &Compose, allow_de
             Err(_) => {}
             Ok(url) => match ledger_findings(&url, env, local, allow_destructive) {
                 Ok(found) => findings.extend(found),
-                Err(e) => findings.push(finding(&format!("database of {}", env.name), format!("{e:#}"), "make the database reachable")),
+                Err(e) => findings.push(finding(
+                    &format!("database of {}", env.name),
+                    format!("{e:#}"),
+                    "make the database reachable",
+                )),
             },
         },
     }
@@ -89,7 +107,12 @@ pub(crate) fn destructive_pending(ctx: &Ctx, env: &Environment, compose: &Compos
 /// Migration validation (failed rows, drift, ...) and, unless allowed,
 /// destructive pending statements, from the live ledger. Errs when the
 /// database does not answer within 10 s.
-fn ledger_findings(url: &str, env: &Environment, local: Vec<migrate::Migration>, allow_destructive: bool) -> Result<Vec<Finding>> {
+fn ledger_findings(
+    url: &str,
+    env: &Environment,
+    local: Vec<migrate::Migration>,
+    allow_destructive: bool,
+) -> Result<Vec<Finding>> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(async {
         let client = tokio::time::timeout(std::time::Duration::from_secs(10), migrate::connect(url))
@@ -134,7 +157,8 @@ fn disk_finding(ctx: &Ctx, env: &Environment, compose: &Compose) -> Option<Findi
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
     let size: i64 = rt.block_on(async {
         let connect = tokio_postgres::connect(&url, tokio_postgres::NoTls);
-        let (client, connection) = tokio::time::timeout(std::time::Duration::from_secs(10), connect).await.ok()?.ok()?;
+        let (client, connection) =
+            tokio::time::timeout(std::time::Duration::from_secs(10), connect).await.ok()?.ok()?;
         tokio::spawn(connection);
         client.query_one("SELECT pg_database_size(current_database())", &[]).await.ok().map(|r| r.get(0))
     })?;

@@ -60,7 +60,10 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
     ctx.ui.line("");
     ctx.ui.table(
         &["ORDER", "DOWNTIME"],
-        &[vec!["naive (stop, build, start)".into(), human_duration(naive)], vec!["drydock deploy".into(), human_duration(drydock)]],
+        &[
+            vec!["naive (stop, build, start)".into(), human_duration(naive)],
+            vec!["drydock deploy".into(), human_duration(drydock)],
+        ],
     );
     let verdict = if ratio <= 0.25 { ctx.ui.green("meets") } else { ctx.ui.red("misses") };
     ctx.ui.line(format!("ratio drydock/naive = {ratio:.3} ({verdict} the target of at most 0.25)"));
@@ -102,10 +105,7 @@ fn measure(compose: &Compose, env: &Environment, work: impl FnOnce() -> Result<(
 
 /// Every app service has a running, healthy container.
 fn serving(compose: &Compose, env: &Environment) -> bool {
-    env.app_services
-        .names()
-        .iter()
-        .all(|s| compose.containers(s).is_ok_and(|cs| cs.iter().any(|c| c.is_ready())))
+    env.app_services.names().iter().all(|s| compose.containers(s).is_ok_and(|cs| cs.iter().any(|c| c.is_ready())))
 }
 
 fn bench_environment(ctx: &Ctx) -> Result<Environment> {

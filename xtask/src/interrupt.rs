@@ -27,8 +27,7 @@ impl Interruptible {
             for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP] {
                 signal_hook::flag::register_conditional_default(signal, &DEFAULT_ACTION)
                     .wrap_err("cannot install the Ctrl-C handler")?;
-                signal_hook::flag::register(signal, &INTERRUPTED)
-                    .wrap_err("cannot install the Ctrl-C handler")?;
+                signal_hook::flag::register(signal, &INTERRUPTED).wrap_err("cannot install the Ctrl-C handler")?;
             }
             let _ = REGISTERED.set(());
         }

@@ -27,7 +27,12 @@ pub(crate) struct StepRecord {
 
 impl StepRecord {
     pub(crate) fn new(name: &str, took: Duration, result: &str, outcome: &str) -> StepRecord {
-        StepRecord { name: name.to_owned(), seconds: took.as_secs_f64(), result: result.to_owned(), outcome: outcome.to_owned() }
+        StepRecord {
+            name: name.to_owned(),
+            seconds: took.as_secs_f64(),
+            result: result.to_owned(),
+            outcome: outcome.to_owned(),
+        }
     }
 }
 
@@ -49,7 +54,9 @@ pub(crate) struct Entry {
 impl Entry {
     pub(crate) fn new(run: &Run, steps: &[StepRecord], took: Duration, error: Option<String>) -> Entry {
         Entry {
-            time: time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+            time: time::OffsetDateTime::now_utc()
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
             user: deploylock::current_user(),
             commit: git_commit(&run.ctx.root),
             environment: run.env.name.clone(),
@@ -71,7 +78,8 @@ fn git_commit(root: &Utf8Path) -> Option<String> {
 pub(crate) fn append(backups: &Utf8Path, entry: &Entry) -> Result<()> {
     std::fs::create_dir_all(backups)?;
     let path = backups.join(FILE);
-    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&path).wrap_err_with(|| format!("open {path}"))?;
+    let mut file =
+        std::fs::OpenOptions::new().create(true).append(true).open(&path).wrap_err_with(|| format!("open {path}"))?;
     writeln!(file, "{}", serde_json::to_string(entry)?)?;
     Ok(())
 }
@@ -90,8 +98,10 @@ pub(crate) struct HistoryArgs {
 
 /// `cargo xtask history [ENV]`.
 pub(crate) fn history(ctx: &Ctx, args: HistoryArgs) -> Result<()> {
-    let entries: Vec<Entry> =
-        read(&ctx.config.backups).into_iter().filter(|e| args.env.as_ref().is_none_or(|env| &e.environment == env)).collect();
+    let entries: Vec<Entry> = read(&ctx.config.backups)
+        .into_iter()
+        .filter(|e| args.env.as_ref().is_none_or(|env| &e.environment == env))
+        .collect();
     if entries.is_empty() {
         ctx.ui.line(format!("no runs recorded in {}", ctx.config.backups.join(FILE)));
         return Ok(());
@@ -109,7 +119,10 @@ pub(crate) fn history(ctx: &Ctx, args: HistoryArgs) -> Result<()> {
                 e.user.clone(),
                 e.commit.clone().unwrap_or_else(|| "-".into()),
                 e.backup.clone().unwrap_or_else(|| "-".into()),
-                e.error.as_deref().map(|s| s.lines().next().unwrap_or("").chars().take(80).collect()).unwrap_or_default(),
+                e.error
+                    .as_deref()
+                    .map(|s| s.lines().next().unwrap_or("").chars().take(80).collect())
+                    .unwrap_or_default(),
             ]
         })
         .collect();

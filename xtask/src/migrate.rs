@@ -64,12 +64,7 @@ enum Command {
 #[derive(clap::Args)]
 struct ResolveArgs {
     /// The migration is in the database (finished by hand, or part of a baseline).
-    #[arg(
-        long,
-        value_name = "NAME",
-        required_unless_present = "rolled_back",
-        conflicts_with = "rolled_back"
-    )]
+    #[arg(long, value_name = "NAME", required_unless_present = "rolled_back", conflicts_with = "rolled_back")]
     applied: Option<String>,
     /// The failed migration's changes were undone: run it again next time.
     #[arg(long, value_name = "NAME")]
@@ -96,11 +91,7 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
         Some(Command::Resolve(r)) => resolve(ctx, r),
         None => {
             let env = ctx.env(args.env.as_deref().unwrap_or_default())?;
-            let backup = if args.flags.skip_backup {
-                Backup::Skip
-            } else {
-                Backup::Take
-            };
+            let backup = if args.flags.skip_backup { Backup::Skip } else { Backup::Take };
             deploy(ctx, &env, args.flags, backup).map(|_| ())
         }
     }
@@ -108,12 +99,7 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
 
 /// Applies the pending migrations of `env`, `prisma migrate deploy` made safer;
 /// returns what it applied. Deploy pipelines call this.
-pub(crate) fn deploy(
-    ctx: &Ctx,
-    env: &Environment,
-    flags: Flags,
-    backup: Backup,
-) -> Result<Vec<migrate::Applied>> {
+pub(crate) fn deploy(ctx: &Ctx, env: &Environment, flags: Flags, backup: Backup) -> Result<Vec<migrate::Applied>> {
     let ui = &ctx.ui;
     let started = Instant::now();
     // STEP 1: the folder and its lock file, before connecting.
@@ -121,10 +107,8 @@ pub(crate) fn deploy(
     // STEP 2: connect, set the session's timeouts, take the lock.
     let rt = runtime()?;
     let client = connect(ctx, env, &rt)?;
-    let settings = migrate::Settings {
-        lock_timeout: env.lock_timeout.clone(),
-        statement_timeout: env.statement_timeout.clone(),
-    };
+    let settings =
+        migrate::Settings { lock_timeout: env.lock_timeout.clone(), statement_timeout: env.statement_timeout.clone() };
     rt.block_on(migrate::configure(&client, &settings))?;
     take_lock(ctx, env, &rt, &client)?;
     // STEP 3: validate everything before the first change.
@@ -140,20 +124,13 @@ pub(crate) fn deploy(
     }
     if plan.pending.is_empty() {
         rt.block_on(migrate::unlock(&client))?;
-        ui.line(format!(
-            "{}: no pending migrations, {} is up to date",
-            ui.green("ok"),
-            env.name
-        ));
+        ui.line(format!("{}: no pending migrations, {} is up to date", ui.green("ok"), env.name));
         return Ok(Vec::new());
     }
     print_plan(ctx, &plan);
     if flags.dry_run {
         rt.block_on(migrate::unlock(&client))?;
-        ui.line(format!(
-            "dry run: {} pending, nothing executed",
-            plan.pending.len()
-        ));
+        ui.line(format!("dry run: {} pending, nothing executed", plan.pending.len()));
         return Ok(Vec::new());
     }
     // STEP 4: the pre-migration backup, while holding the lock.
@@ -161,8 +138,9 @@ pub(crate) fn deploy(
         Backup::Take => {
             // Under DATABASE_URL the target may not be the database pg_dump reads.
             crate::backup::ensure_backup_covers_target(ctx, env)?;
-            let path = crate::backup::take_verified(ctx, env)
-                .wrap_err("the pre-migration backup failed, nothing was migrated: fix the backup, or pass --skip-backup")?;
+            let path = crate::backup::take_verified(ctx, env).wrap_err(
+                "the pre-migration backup failed, nothing was migrated: fix the backup, or pass --skip-backup",
+            )?;
             ui.line(format!("backup: {path}"));
         }
         Backup::AlreadyTaken => {}
@@ -174,14 +152,7 @@ pub(crate) fn deploy(
         Event::Started { pending, .. } => bar.set_message(pending.migration.name.clone()),
         Event::Applied(a) => {
             bar.inc(1);
-            bar.suspend(|| {
-                ui.line(format!(
-                    "  applied {}  {}  {}",
-                    a.name,
-                    a.mode,
-                    human_duration(a.duration)
-                ))
-            });
+            bar.suspend(|| ui.line(format!("  applied {}  {}  {}", a.name, a.mode, human_duration(a.duration))));
         }
     }));
     bar.finish_and_clear();
@@ -231,12 +202,7 @@ fn status(ctx: &Ctx, env: &Environment) -> Result<()> {
         ui.line(format!("{} {}", ui.red("problem:"), for_env(p, env)));
     }
     if status.is_up_to_date() {
-        ui.line(format!(
-            "{}: {} migrations applied, {} is up to date",
-            ui.green("ok"),
-            status.applied.len(),
-            env.name
-        ));
+        ui.line(format!("{}: {} migrations applied, {} is up to date", ui.green("ok"), status.applied.len(), env.name));
         return Ok(());
     }
     eyre::bail!(
@@ -250,14 +216,8 @@ fn status(ctx: &Ctx, env: &Environment) -> Result<()> {
 
 /// `migrate new NAME`.
 fn new(ctx: &Ctx, name: &str) -> Result<()> {
-    let file = migrate::create(
-        &ctx.config.migrations,
-        name,
-        time::OffsetDateTime::now_utc(),
-    )?;
-    ctx.ui.line(format!(
-        "created {file}: write the migration, then apply it with `cargo xtask migrate dev`"
-    ));
+    let file = migrate::create(&ctx.config.migrations, name, time::OffsetDateTime::now_utc())?;
+    ctx.ui.line(format!("created {file}: write the migration, then apply it with `cargo xtask migrate dev`"));
     Ok(())
 }
 
@@ -280,20 +240,12 @@ fn resolve(ctx: &Ctx, args: ResolveArgs) -> Result<()> {
         Resolution::Applied => "applied",
         Resolution::RolledBack => "rolled back (it runs again on the next deploy)",
     };
-    ctx.ui.line(format!(
-        "{}: recorded {name} as {what} in {}",
-        ctx.ui.green("ok"),
-        env.name
-    ));
+    ctx.ui.line(format!("{}: recorded {name} as {what} in {}", ctx.ui.green("ok"), env.name));
     Ok(())
 }
 
 /// Number of pending migrations of `env` (for `status`).
-pub(crate) fn pending_count(
-    ctx: &Ctx,
-    env: &Environment,
-    compose: &compose::Compose,
-) -> Result<usize> {
+pub(crate) fn pending_count(ctx: &Ctx, env: &Environment, compose: &compose::Compose) -> Result<usize> {
     let local = migrate::load_dir(&env.migrations)?;
     let url = ctx.database_url(compose)?;
     let rt = runtime()?;
@@ -303,10 +255,7 @@ pub(crate) fn pending_count(
 }
 
 fn runtime() -> Result<Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .wrap_err("cannot start the async runtime")
+    tokio::runtime::Builder::new_current_thread().enable_all().build().wrap_err("cannot start the async runtime")
 }
 
 fn connect(ctx: &Ctx, env: &Environment, rt: &Runtime) -> Result<Client> {
@@ -345,20 +294,9 @@ fn print_plan(ctx: &Ctx, plan: &migrate::Plan) {
             let findings = if p.findings.is_empty() {
                 "-".to_owned()
             } else {
-                ui.yellow(
-                    &p.findings
-                        .iter()
-                        .map(|f| f.kind.to_string())
-                        .collect::<Vec<_>>()
-                        .join("; "),
-                )
+                ui.yellow(&p.findings.iter().map(|f| f.kind.to_string()).collect::<Vec<_>>().join("; "))
             };
-            vec![
-                p.migration.name.clone(),
-                p.mode.to_string(),
-                p.reason.clone(),
-                findings,
-            ]
+            vec![p.migration.name.clone(), p.mode.to_string(), p.reason.clone(), findings]
         })
         .collect();
     ui.table(&["MIGRATION", "MODE", "WHY", "DESTRUCTIVE"], &rows);
@@ -383,8 +321,5 @@ fn progress_bar(ctx: &Ctx, total: usize) -> ProgressBar {
 
 /// The library's messages say `ENV` where the environment's name belongs.
 fn for_env(e: impl std::fmt::Display, env: &Environment) -> eyre::Report {
-    eyre::eyre!(
-        "{}",
-        e.to_string().replace(" ENV`", &format!(" {}`", env.name))
-    )
+    eyre::eyre!("{}", e.to_string().replace(" ENV`", &format!(" {}`", env.name)))
 }

@@ -93,7 +93,13 @@ pub(crate) struct Run<'a> {
 }
 
 impl<'a> Run<'a> {
-    pub(crate) fn new(ctx: &'a Ctx, env: Environment, compose: Compose, pipeline: &'static str, options: Options) -> Run<'a> {
+    pub(crate) fn new(
+        ctx: &'a Ctx,
+        env: Environment,
+        compose: Compose,
+        pipeline: &'static str,
+        options: Options,
+    ) -> Run<'a> {
         Run {
             ctx,
             env,
@@ -129,10 +135,11 @@ pub(crate) fn run(pipeline: &Pipeline, mut run: Run) -> Result<()> {
     for (i, step) in pipeline.steps.iter().enumerate() {
         let bar = ui.spinner(&format!("[{}/{}] {}: {}", i + 1, pipeline.steps.len(), step.name, step.about));
         let t0 = Instant::now();
-        let result = (step.run)(&mut run).and_then(|outcome| match guard.flag().load(Ordering::SeqCst) && !run.committed {
-            true => Err(eyre::eyre!("interrupted (Ctrl-C, SIGTERM or SIGHUP) after this step: {outcome}")),
-            false => Ok(outcome),
-        });
+        let result =
+            (step.run)(&mut run).and_then(|outcome| match guard.flag().load(Ordering::SeqCst) && !run.committed {
+                true => Err(eyre::eyre!("interrupted (Ctrl-C, SIGTERM or SIGHUP) after this step: {outcome}")),
+                false => Ok(outcome),
+            });
         bar.finish_and_clear();
         let took = t0.elapsed();
         match result {
@@ -191,7 +198,10 @@ fn bring_app_back(run: &mut Run) -> Option<(bool, String)> {
     run.app_down = false;
     Some(match result {
         Ok(()) => (true, "the app services were started again from their previous images and are healthy".to_owned()),
-        Err(e) => (false, format!("the app services could not be brought back: {e:#}; run `cargo xtask status {}`", run.env.name)),
+        Err(e) => (
+            false,
+            format!("the app services could not be brought back: {e:#}; run `cargo xtask status {}`", run.env.name),
+        ),
     })
 }
 
@@ -226,11 +236,19 @@ fn dry_run(pipeline: &Pipeline, run: &Run) -> Result<()> {
     let ui = run.ctx.ui;
     let env = &run.env;
     ui.line(ui.bold(&format!("{} {} --dry-run: nothing will be changed", pipeline.name, env.name)));
-    ui.line(format!("compose:         {} {}", run.compose.flavor().command_name(), env.compose_files.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(", ")));
+    ui.line(format!(
+        "compose:         {} {}",
+        run.compose.flavor().command_name(),
+        env.compose_files.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(", ")
+    ));
     ui.line(format!("project:         {}", env.project_name.as_deref().unwrap_or("(compose default)")));
     ui.line(format!("database:        {} (never stopped)", env.database_service));
     ui.line(format!("app services:    {}", env.app_services.names().join(", ")));
-    ui.line(format!("backup would be: {}/{}", env.backups, backup::file_name(&env.name, time::OffsetDateTime::now_utc())));
+    ui.line(format!(
+        "backup would be: {}/{}",
+        env.backups,
+        backup::file_name(&env.name, time::OffsetDateTime::now_utc())
+    ));
     match steps::pending_migrations(run) {
         Ok(pending) if pending.is_empty() => ui.line("migrations:      none pending"),
         Ok(pending) => {
@@ -267,5 +285,6 @@ pub(crate) fn list(ctx: &Ctx) -> Result<()> {
 pub(crate) fn deploy(ctx: &Ctx, env_name: &str, options: Options) -> Result<()> {
     let env = ctx.env(env_name)?;
     let compose = ctx.compose(&env)?;
-    run(&DEPLOY, Run::new(ctx, env, compose, DEPLOY.name, options)).wrap_err_with(|| format!("deploy of {env_name} failed"))
+    run(&DEPLOY, Run::new(ctx, env, compose, DEPLOY.name, options))
+        .wrap_err_with(|| format!("deploy of {env_name} failed"))
 }

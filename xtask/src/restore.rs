@@ -32,11 +32,7 @@ pub(crate) struct Args {
 /// The command that restores `path` into `env`, quoted for a POSIX shell: the
 /// way back printed by the deploy pipeline and by restore itself.
 pub(crate) fn rollback_hint(path: &Utf8Path, env: &str) -> String {
-    format!(
-        "cargo xtask restore {} --env {}",
-        shell_quote(path.as_str()),
-        shell_quote(env)
-    )
+    format!("cargo xtask restore {} --env {}", shell_quote(path.as_str()), shell_quote(env))
 }
 
 pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
@@ -46,7 +42,10 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
     // STEP 1: verify the file before touching anything.
     let verified = backup::verify(&args.file)?;
     if verified.sidecar == Sidecar::Missing {
-        ui.warn(format!("{} has no .sha256 sidecar (not made by drydock?): accepted on its completeness trailer alone", verified.path));
+        ui.warn(format!(
+            "{} has no .sha256 sidecar (not made by drydock?): accepted on its completeness trailer alone",
+            verified.path
+        ));
     }
     let env_name = env_for_file(&args.file, args.env.as_deref())?;
     if let Some((from, _)) = args.file.file_name().and_then(backup::parse_name) {
@@ -91,38 +90,24 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
     .map_err(|e| eyre!("{e}"))
     .wrap_err("refusing to restore while the deploy lock is held; nothing was changed")?;
     if let Some(stale) = &lock.stale {
-        ui.warn(format!(
-            "replaced the lock file of a run that ended without releasing it: {stale}"
-        ));
+        ui.warn(format!("replaced the lock file of a run that ended without releasing it: {stale}"));
     }
-    let safety =
-        take_verified(ctx, &env).wrap_err("the safety backup failed; nothing was changed")?;
+    let safety = take_verified(ctx, &env).wrap_err("the safety backup failed; nothing was changed")?;
     ui.line(format!("way back: {}", rollback_hint(&safety, &env.name)));
 
     // STEP 4: stop the app, replay, start the app again whatever happened.
     let health = Duration::from_secs(env.health_timeout_secs);
     let outage = restore::with_app_stopped(&compose, health, || {
-        ui.line(format!(
-            "stopped {}; replaying in one transaction",
-            env.app_services.names().join(", ")
-        ));
+        ui.line(format!("stopped {}; replaying in one transaction", env.app_services.names().join(", ")));
         let bar = ui.bytes_bar(Some(verified.size), "restoring");
-        let replayed = restore::replay(&client, &verified, guard.flag(), &mut |n| {
-            bar.set_position(n)
-        });
+        let replayed = restore::replay(&client, &verified, guard.flag(), &mut |n| bar.set_position(n));
         bar.finish_and_clear();
         replayed
     });
     drop(guard);
     let app_state = match &outage.restart {
-        Ok(()) => format!(
-            "app services {} are running and healthy",
-            env.app_services.names().join(", ")
-        ),
-        Err(e) => format!(
-            "app services did NOT come back healthy ({e}): check `cargo xtask status {}`",
-            env.name
-        ),
+        Ok(()) => format!("app services {} are running and healthy", env.app_services.names().join(", ")),
+        Err(e) => format!("app services did NOT come back healthy ({e}): check `cargo xtask status {}`", env.name),
     };
     let replayed = match outage.work {
         Ok(replayed) => replayed,
@@ -132,18 +117,12 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
         }
     };
     if outage.restart.is_err() {
-        bail!(
-            "the database was restored from {}, but {app_state}",
-            verified.path
-        );
+        bail!("the database was restored from {}, but {app_state}", verified.path);
     }
 
     // STEP 5: report.
     let counts = restore::table_counts(&client)?;
-    let rows: Vec<Vec<String>> = counts
-        .iter()
-        .map(|(t, n)| vec![t.clone(), n.to_string()])
-        .collect();
+    let rows: Vec<Vec<String>> = counts.iter().map(|(t, n)| vec![t.clone(), n.to_string()]).collect();
     ui.table(&["TABLE", "ROWS"], &rows);
     ui.line(format!(
         "{} {} tables, {} replayed in {} (total {}); {app_state}",
@@ -155,13 +134,16 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
     ));
     match crate::migrate::pending_count(ctx, &env, &compose) {
         Ok(0) => ui.line("migrations: none pending"),
-        Ok(n) => ui.warn(format!("{n} migrations are pending after this restore: apply them with `cargo xtask migrate {}`", env.name)),
-        Err(e) => ui.warn(format!("cannot tell whether migrations are pending ({e:#}): check with `cargo xtask status {}`", env.name)),
+        Ok(n) => ui.warn(format!(
+            "{n} migrations are pending after this restore: apply them with `cargo xtask migrate {}`",
+            env.name
+        )),
+        Err(e) => ui.warn(format!(
+            "cannot tell whether migrations are pending ({e:#}): check with `cargo xtask status {}`",
+            env.name
+        )),
     }
-    ui.line(format!(
-        "to undo this restore: {}",
-        rollback_hint(&safety, &env.name)
-    ));
+    ui.line(format!("to undo this restore: {}", rollback_hint(&safety, &env.name)));
     lock.release();
     Ok(())
 }
@@ -174,11 +156,7 @@ fn confirm(ctx: &Ctx, env: &str, yes: bool) -> Result<()> {
     if !std::io::stdin().is_terminal() {
         bail!("refusing to restore without confirmation: stdin is not a terminal; pass --yes to confirm");
     }
-    print!(
-        "{} ",
-        ctx.ui
-            .bold(&format!("type `{env}` to replace the database of {env}:"))
-    );
+    print!("{} ", ctx.ui.bold(&format!("type `{env}` to replace the database of {env}:")));
     std::io::stdout().flush()?;
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;
@@ -191,10 +169,7 @@ fn confirm(ctx: &Ctx, env: &str, yes: bool) -> Result<()> {
 /// Quotes a word for a POSIX shell when it needs it (display only: drydock
 /// never runs a shell).
 fn shell_quote(word: &str) -> String {
-    let plain = !word.is_empty()
-        && word
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"/._-+:=@,".contains(&b));
+    let plain = !word.is_empty() && word.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._-+:=@,".contains(&b));
     if plain {
         word.to_owned()
     } else {
@@ -209,10 +184,7 @@ mod tests {
     #[test]
     fn the_rollback_hint_is_a_copyable_command() {
         assert_eq!(
-            rollback_hint(
-                Utf8Path::new("backups/backup_prod_20260101_120000.sql"),
-                "prod"
-            ),
+            rollback_hint(Utf8Path::new("backups/backup_prod_20260101_120000.sql"), "prod"),
             "cargo xtask restore backups/backup_prod_20260101_120000.sql --env prod"
         );
         assert_eq!(

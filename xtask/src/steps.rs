@@ -41,12 +41,8 @@ pub(crate) const BACKUP: Step = Step {
 };
 
 /// Stop the app services only.
-pub(crate) const STOP: Step = Step {
-    name: "stop",
-    about: "stop the app services only (never the database)",
-    alone: "-",
-    run: stop,
-};
+pub(crate) const STOP: Step =
+    Step { name: "stop", about: "stop the app services only (never the database)", alone: "-", run: stop };
 
 /// Start the app services from the new images and wait until healthy.
 pub(crate) const START: Step = Step {
@@ -167,8 +163,11 @@ fn start(run: &mut Run) -> Result<String> {
         Err(err) => {
             let rollback = roll_back_images(run);
             Err(err.wrap_err(match rollback {
-                Ok(()) => "the new release did not become healthy; the previous images were restored and are running".to_owned(),
-                Err(e) => format!("the new release did not become healthy, and restoring the previous images failed too ({e:#})"),
+                Ok(()) => "the new release did not become healthy; the previous images were restored and are running"
+                    .to_owned(),
+                Err(e) => format!(
+                    "the new release did not become healthy, and restoring the previous images failed too ({e:#})"
+                ),
             }))
         }
     }

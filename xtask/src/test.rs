@@ -139,7 +139,9 @@ fn install_packages(ctx: &Ctx, sh: &Shell) -> Result<()> {
     can_provision(&missing)?;
     step(ctx, &format!("installing {} with apt-get", missing.join(", ")));
     cmd!(sh, "apt-get update -q").env("DEBIAN_FRONTEND", "noninteractive").run()?;
-    cmd!(sh, "apt-get install -y -q --no-install-recommends {missing...}").env("DEBIAN_FRONTEND", "noninteractive").run()?;
+    cmd!(sh, "apt-get install -y -q --no-install-recommends {missing...}")
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .run()?;
     Ok(())
 }
 
@@ -171,7 +173,8 @@ fn start_engine(ctx: &Ctx, sh: &Shell) -> Result<()> {
         .wrap_err("cannot start dockerd")?;
     let deadline = Instant::now() + Duration::from_secs(60);
     while !engine_answers(sh) {
-        let tail = || std::fs::read_to_string(&log).unwrap_or_default().lines().rev().take(5).collect::<Vec<_>>().join("\n");
+        let tail =
+            || std::fs::read_to_string(&log).unwrap_or_default().lines().rev().take(5).collect::<Vec<_>>().join("\n");
         if let Some(status) = dockerd.try_wait()? {
             bail!("dockerd exited ({status}); its last log lines:\n{}", tail());
         }
@@ -225,7 +228,8 @@ fn local_images(ctx: &Ctx, sh: &Shell) -> Result<Vec<(&'static str, String)>> {
     } else {
         step(ctx, &format!("building {BASE_IMAGE} with debootstrap --variant=minbase bookworm (about 30 s)"));
         let tmp = sh.create_temp_dir()?;
-        let rootfs = Utf8PathBuf::from_path_buf(tmp.path().join("rootfs")).map_err(|_| eyre::eyre!("temp dir is not UTF-8"))?;
+        let rootfs =
+            Utf8PathBuf::from_path_buf(tmp.path().join("rootfs")).map_err(|_| eyre::eyre!("temp dir is not UTF-8"))?;
         cmd!(sh, "debootstrap --variant=minbase bookworm {rootfs} http://deb.debian.org/debian")
             .env("PATH", search_path())
             .quiet()
@@ -239,7 +243,8 @@ fn local_images(ctx: &Ctx, sh: &Shell) -> Result<Vec<(&'static str, String)>> {
                 }
             }
         }
-        let import = duct::cmd!("tar", "-C", rootfs.as_str(), "-c", ".").pipe(duct::cmd!("docker", "import", "-", BASE_IMAGE));
+        let import =
+            duct::cmd!("tar", "-C", rootfs.as_str(), "-c", ".").pipe(duct::cmd!("docker", "import", "-", BASE_IMAGE));
         import.stdout_null().run().wrap_err("docker import of the debootstrap rootfs failed")?;
     }
     for (tag, dir) in [(POSTGRES_IMAGE, "demo/images/postgres"), (REDIS_IMAGE, "demo/images/redis")] {

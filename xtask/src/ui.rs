@@ -78,7 +78,8 @@ impl Ui {
                     .progress_chars("=> "),
             ),
             None => ProgressBar::new_spinner().with_style(
-                ProgressStyle::with_template("{spinner} {msg} {bytes} {bytes_per_sec} {elapsed}").expect("static template"),
+                ProgressStyle::with_template("{spinner} {msg} {bytes} {bytes_per_sec} {elapsed}")
+                    .expect("static template"),
             ),
         };
         bar.set_draw_target(ProgressDrawTarget::stdout());

@@ -22,11 +22,8 @@ pub struct BackupFile {
 /// `backup_<env>_YYYYMMDD_HHMMSS.sql` for a moment (taken in UTC).
 pub fn file_name(env: &str, at: OffsetDateTime) -> String {
     let at = at.to_offset(time::UtcOffset::UTC);
-    let stamp = at
-        .format(format_description!(
-            "[year][month][day]_[hour][minute][second]"
-        ))
-        .expect("a UTC date formats");
+    let stamp =
+        at.format(format_description!("[year][month][day]_[hour][minute][second]")).expect("a UTC date formats");
     format!("backup_{env}_{stamp}.sql")
 }
 
@@ -39,21 +36,11 @@ pub fn parse_name(name: &str) -> Option<(String, OffsetDateTime)> {
     }
     let (env, stamp) = middle.split_at(middle.len() - 16);
     let stamp = stamp.strip_prefix('_')?;
-    let shape_ok = stamp.bytes().enumerate().all(|(i, b)| {
-        if i == 8 {
-            b == b'_'
-        } else {
-            b.is_ascii_digit()
-        }
-    });
+    let shape_ok = stamp.bytes().enumerate().all(|(i, b)| if i == 8 { b == b'_' } else { b.is_ascii_digit() });
     if env.is_empty() || !shape_ok {
         return None;
     }
-    let at = PrimitiveDateTime::parse(
-        stamp,
-        format_description!("[year][month][day]_[hour][minute][second]"),
-    )
-    .ok()?;
+    let at = PrimitiveDateTime::parse(stamp, format_description!("[year][month][day]_[hour][minute][second]")).ok()?;
     Some((env.to_owned(), at.assume_utc()))
 }
 
@@ -74,24 +61,13 @@ pub fn list(dir: &Utf8Path, env: Option<&str>) -> Result<Vec<BackupFile>, Backup
         if env.is_some_and(|e| e != file_env) {
             continue;
         }
-        let meta = entry
-            .metadata()
-            .map_err(|e| BackupError::io("read", entry.path(), e))?;
+        let meta = entry.metadata().map_err(|e| BackupError::io("read", entry.path(), e))?;
         if !meta.is_file() {
             continue;
         }
-        found.push(BackupFile {
-            path: entry.path().to_owned(),
-            env: file_env,
-            taken_at,
-            size: meta.len(),
-        });
+        found.push(BackupFile { path: entry.path().to_owned(), env: file_env, taken_at, size: meta.len() });
     }
-    found.sort_by(|a, b| {
-        b.taken_at
-            .cmp(&a.taken_at)
-            .then_with(|| b.path.cmp(&a.path))
-    });
+    found.sort_by(|a, b| b.taken_at.cmp(&a.taken_at).then_with(|| b.path.cmp(&a.path)));
     Ok(found)
 }
 
@@ -130,10 +106,7 @@ mod tests {
             parse_name("backup_prod_20260102_010405.sql"),
             Some(("prod".into(), datetime!(2026-01-02 01:04:05 UTC)))
         );
-        assert_eq!(
-            parse_name("backup_eu_west_20260102_010405.sql").unwrap().0,
-            "eu_west"
-        );
+        assert_eq!(parse_name("backup_eu_west_20260102_010405.sql").unwrap().0, "eu_west");
     }
 
     #[test]

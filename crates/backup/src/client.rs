@@ -38,9 +38,7 @@ impl Database {
     /// Parses `postgres[ql]://user:password@host:port/dbname?sslmode=...`
     /// (percent-encoded parts). The error never contains the URL.
     pub fn from_url(url: &str) -> Result<Database, BackupError> {
-        let bad = |why: &str| BackupError::Url {
-            reason: why.to_owned(),
-        };
+        let bad = |why: &str| BackupError::Url { reason: why.to_owned() };
         let rest = url
             .strip_prefix("postgresql://")
             .or_else(|| url.strip_prefix("postgres://"))
@@ -59,9 +57,7 @@ impl Database {
             None => (String::new(), None),
         };
         let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
-            let (h, after) = v6
-                .split_once(']')
-                .ok_or_else(|| bad("an IPv6 host lacks its closing `]`"))?;
+            let (h, after) = v6.split_once(']').ok_or_else(|| bad("an IPv6 host lacks its closing `]`"))?;
             (h.to_owned(), after.strip_prefix(':'))
         } else {
             match hostport.rsplit_once(':') {
@@ -70,9 +66,7 @@ impl Database {
             }
         };
         let port = match port {
-            Some(p) if !p.is_empty() => {
-                Some(p.parse().map_err(|_| bad("the port is not a number"))?)
-            }
+            Some(p) if !p.is_empty() => Some(p.parse().map_err(|_| bad("the port is not a number"))?),
             _ => None,
         };
         let mut sslmode = None;
@@ -81,25 +75,10 @@ impl Database {
                 sslmode = Some(decode(v)?);
             }
         }
-        let user = if user.is_empty() {
-            "postgres".to_owned()
-        } else {
-            user
-        };
-        let dbname = if path.is_empty() {
-            user.clone()
-        } else {
-            decode(path)?
-        };
+        let user = if user.is_empty() { "postgres".to_owned() } else { user };
+        let dbname = if path.is_empty() { user.clone() } else { decode(path)? };
         let host = decode(&host)?;
-        Ok(Database {
-            host: (!host.is_empty()).then_some(host),
-            port,
-            user,
-            dbname,
-            sslmode,
-            password,
-        })
+        Ok(Database { host: (!host.is_empty()).then_some(host), port, user, dbname, sslmode, password })
     }
 
     /// The password, if any.
@@ -126,12 +105,8 @@ fn decode(s: &str) -> Result<String, BackupError> {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
-            let hex = s
-                .get(i + 1..i + 3)
-                .and_then(|h| u8::from_str_radix(h, 16).ok());
-            let byte = hex.ok_or(BackupError::Url {
-                reason: "a `%` escape is malformed".into(),
-            })?;
+            let hex = s.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok());
+            let byte = hex.ok_or(BackupError::Url { reason: "a `%` escape is malformed".into() })?;
             out.push(byte);
             i += 3;
         } else {
@@ -139,9 +114,7 @@ fn decode(s: &str) -> Result<String, BackupError> {
             i += 1;
         }
     }
-    String::from_utf8(out).map_err(|_| BackupError::Url {
-        reason: "a part is not UTF-8 once decoded".into(),
-    })
+    String::from_utf8(out).map_err(|_| BackupError::Url { reason: "a part is not UTF-8 once decoded".into() })
 }
 
 /// Where `pg_dump` and `psql` run.
@@ -173,17 +146,12 @@ impl PgClient {
             sslmode: None,
             password: target.password().map(str::to_owned),
         };
-        Ok(PgClient::Container {
-            compose: compose.clone(),
-            db,
-        })
+        Ok(PgClient::Container { compose: compose.clone(), db })
     }
 
     /// The host's client programs against a connection URL.
     pub fn host(url: &str) -> Result<PgClient, BackupError> {
-        Ok(PgClient::Host {
-            db: Database::from_url(url)?,
-        })
+        Ok(PgClient::Host { db: Database::from_url(url)? })
     }
 
     /// The connection.
@@ -206,10 +174,7 @@ impl PgClient {
     pub fn describe(&self, program: &str) -> String {
         match self {
             PgClient::Container { compose, .. } => {
-                format!(
-                    "{program} in the database container `{}`",
-                    compose.environment().database_service
-                )
+                format!("{program} in the database container `{}`", compose.environment().database_service)
             }
             PgClient::Host { .. } => format!("the host's {program}"),
         }
@@ -223,15 +188,9 @@ impl PgClient {
             PgClient::Container { compose, .. } => {
                 let mut argv = vec![program];
                 argv.extend_from_slice(args);
-                let names: Vec<&str> = vars
-                    .iter()
-                    .filter(|(_, v)| v.is_some())
-                    .map(|(n, _)| *n)
-                    .collect();
+                let names: Vec<&str> = vars.iter().filter(|(_, v)| v.is_some()).map(|(n, _)| *n).collect();
                 let service = &compose.environment().database_service;
-                compose
-                    .exec(service, &argv, &names)
-                    .map_err(BackupError::compose)?
+                compose.exec(service, &argv, &names).map_err(BackupError::compose)?
             }
             PgClient::Host { .. } => duct::cmd(program, args),
         };
@@ -248,19 +207,13 @@ impl PgClient {
     pub fn query(&self, sql: &str) -> Result<String, BackupError> {
         let psql = self.describe("psql");
         let out = self
-            .command(
-                "psql",
-                &["-X", "-q", "-A", "-t", "--set=ON_ERROR_STOP=1", "-c", sql],
-            )?
+            .command("psql", &["-X", "-q", "-A", "-t", "--set=ON_ERROR_STOP=1", "-c", sql])?
             .stdin_null()
             .stdout_capture()
             .stderr_capture()
             .unchecked()
             .run()
-            .map_err(|e| BackupError::Spawn {
-                program: psql.clone(),
-                detail: e.to_string(),
-            })?;
+            .map_err(|e| BackupError::Spawn { program: psql.clone(), detail: e.to_string() })?;
         if !out.status.success() {
             return Err(BackupError::Query {
                 program: psql,
@@ -277,10 +230,7 @@ mod tests {
 
     #[test]
     fn url_parts_are_decoded() {
-        let db = Database::from_url(
-            "postgresql://app:p%40ss%3Aw%2Frd@10.0.0.5:5433/my%20db?sslmode=require",
-        )
-        .unwrap();
+        let db = Database::from_url("postgresql://app:p%40ss%3Aw%2Frd@10.0.0.5:5433/my%20db?sslmode=require").unwrap();
         assert_eq!(db.host.as_deref(), Some("10.0.0.5"));
         assert_eq!(db.port, Some(5433));
         assert_eq!(db.user, "app");
@@ -289,17 +239,12 @@ mod tests {
         assert_eq!(db.sslmode.as_deref(), Some("require"));
         assert!(!format!("{db:?}").contains("p@ss"));
         let v6 = Database::from_url("postgres://u@[::1]:6000").unwrap();
-        assert_eq!(
-            (v6.host.as_deref(), v6.port, v6.dbname.as_str()),
-            (Some("::1"), Some(6000), "u")
-        );
+        assert_eq!((v6.host.as_deref(), v6.port, v6.dbname.as_str()), (Some("::1"), Some(6000), "u"));
     }
 
     #[test]
     fn bad_urls_are_refused_without_echoing_them() {
-        let err = Database::from_url("mysql://root:secret@h/db")
-            .unwrap_err()
-            .to_string();
+        let err = Database::from_url("mysql://root:secret@h/db").unwrap_err().to_string();
         assert!(!err.contains("secret"), "{err}");
         assert!(Database::from_url("postgres://u:secret@h:port/db").is_err());
     }

@@ -92,10 +92,7 @@ pub fn dump(
         .stderr_capture()
         .unchecked()
         .reader()
-        .map_err(|e| BackupError::Spawn {
-            program: program.clone(),
-            detail: e.to_string(),
-        })?;
+        .map_err(|e| BackupError::Spawn { program: program.clone(), detail: e.to_string() })?;
     let finished = AtomicBool::new(false);
     let (size, sha256) = std::thread::scope(|s| {
         s.spawn(|| {
@@ -118,10 +115,7 @@ pub fn dump(
     // STEP 2: pg_dump said it succeeded, and the file says it is complete.
     let output = reader
         .try_wait()
-        .map_err(|e| BackupError::Spawn {
-            program: program.clone(),
-            detail: e.to_string(),
-        })?
+        .map_err(|e| BackupError::Spawn { program: program.clone(), detail: e.to_string() })?
         .ok_or_else(|| BackupError::Spawn {
             program: program.clone(),
             detail: "did not exit after closing its output".into(),
@@ -133,12 +127,9 @@ pub fn dump(
             stderr: last_lines(&String::from_utf8_lossy(&output.stderr), 10),
         });
     }
-    file.sync_all()
-        .map_err(|e| BackupError::io("fsync", &partial.path, e))?;
+    file.sync_all().map_err(|e| BackupError::io("fsync", &partial.path, e))?;
     drop(file);
-    check_complete(&partial.path).map_err(|e| BackupError::Incomplete {
-        reason: e.to_string(),
-    })?;
+    check_complete(&partial.path).map_err(|e| BackupError::Incomplete { reason: e.to_string() })?;
 
     // STEP 3: the final name (never replacing a file), the sidecar, the folder synced.
     let path = publish(dir, env, &partial.path)?;
@@ -148,13 +139,7 @@ pub fn dump(
         let _ = std::fs::remove_file(&path);
     })?;
     sync_dir(dir)?;
-    Ok(Backup {
-        path,
-        sidecar,
-        size,
-        sha256,
-        duration: start.elapsed(),
-    })
+    Ok(Backup { path, sidecar, size, sha256, duration: start.elapsed() })
 }
 
 /// Creates `.backup_<env>_<ts>.sql.partial` exclusively, for a second whose
@@ -165,21 +150,8 @@ fn claim_partial(dir: &Utf8Path, env: &str) -> Result<(Partial, File), BackupErr
         let name = file_name(env, now);
         let partial = dir.join(format!(".{name}.partial"));
         if !dir.join(&name).exists() {
-            match OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&partial)
-            {
-                Ok(file) => {
-                    return Ok((
-                        Partial {
-                            path: partial,
-                            armed: true,
-                        },
-                        file,
-                    ))
-                }
+            match OpenOptions::new().write(true).create_new(true).mode(0o600).open(&partial) {
+                Ok(file) => return Ok((Partial { path: partial, armed: true }, file)),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(BackupError::io("create", &partial, e)),
             }
@@ -189,10 +161,7 @@ fn claim_partial(dir: &Utf8Path, env: &str) -> Result<(Partial, File), BackupErr
 }
 
 fn wait_next_second(now: OffsetDateTime) {
-    std::thread::sleep(
-        Duration::from_nanos(1_000_000_000 - u64::from(now.nanosecond()))
-            + Duration::from_millis(2),
-    );
+    std::thread::sleep(Duration::from_nanos(1_000_000_000 - u64::from(now.nanosecond())) + Duration::from_millis(2));
 }
 
 /// Hard-links the partial file to a free final name (a link never replaces
@@ -242,12 +211,9 @@ fn copy_hashing(
                     Ok(0) => return Ok(total),
                     Ok(n) => n,
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(e) => {
-                        return Err(BackupError::io("read the output of pg_dump for", path, e))
-                    }
+                    Err(e) => return Err(BackupError::io("read the output of pg_dump for", path, e)),
                 };
-                to.write_all(&buf[..n])
-                    .map_err(|e| BackupError::io("write", path, e))?;
+                to.write_all(&buf[..n]).map_err(|e| BackupError::io("write", path, e))?;
                 total += n as u64;
                 on_progress(total);
                 if to_hasher.send((buf, n)).is_err() {
@@ -273,12 +239,7 @@ fn write_sidecar(path: &Utf8Path, sha256: &str) -> Result<Utf8PathBuf, BackupErr
         sidecar.file_name().unwrap_or_default()
     ));
     let write = || -> std::io::Result<()> {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
+        let mut f = OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
         f.write_all(sidecar_text(sha256, path).as_bytes())?;
         f.sync_all()?;
         std::fs::rename(&tmp, &sidecar)
@@ -291,9 +252,7 @@ fn write_sidecar(path: &Utf8Path, sha256: &str) -> Result<Utf8PathBuf, BackupErr
 }
 
 fn sync_dir(dir: &Utf8Path) -> Result<(), BackupError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| BackupError::io("fsync", dir, e))
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| BackupError::io("fsync", dir, e))
 }
 
 fn last_lines(text: &str, n: usize) -> String {

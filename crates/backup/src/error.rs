@@ -65,25 +65,16 @@ pub enum BackupError {
 
 impl BackupError {
     pub(crate) fn compose(e: compose::ComposeError) -> BackupError {
-        BackupError::Compose {
-            detail: e.to_string(),
-        }
+        BackupError::Compose { detail: e.to_string() }
     }
 
     pub(crate) fn io(action: &str, path: impl fmt::Display, e: std::io::Error) -> BackupError {
         if e.raw_os_error() == Some(28) {
             let dir = path.to_string();
-            let dir = dir
-                .rsplit_once('/')
-                .map(|(d, _)| d.to_owned())
-                .unwrap_or(dir);
+            let dir = dir.rsplit_once('/').map(|(d, _)| d.to_owned()).unwrap_or(dir);
             return BackupError::DiskFull { dir };
         }
-        BackupError::Io {
-            action: action.to_owned(),
-            path: path.to_string(),
-            detail: e.to_string(),
-        }
+        BackupError::Io { action: action.to_owned(), path: path.to_string(), detail: e.to_string() }
     }
 }
 
@@ -91,10 +82,9 @@ impl fmt::Display for BackupError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             BackupError::Compose { detail } => write!(f, "cannot reach the database container: {detail}"),
-            BackupError::Url { reason } => write!(
-                f,
-                "the database URL is not a postgres:// URL drydock understands ({reason}): fix DATABASE_URL"
-            ),
+            BackupError::Url { reason } => {
+                write!(f, "the database URL is not a postgres:// URL drydock understands ({reason}): fix DATABASE_URL")
+            }
             BackupError::Spawn { program, detail } => {
                 write!(f, "cannot start {program} ({detail}): install the PostgreSQL client programs or use pg-dump = \"container\"")
             }
@@ -107,9 +97,14 @@ impl fmt::Display for BackupError {
                 )
             }
             BackupError::Incomplete { reason } => {
-                write!(f, "the dump is incomplete ({reason}); no backup was written: check the database's logs and try again")
+                write!(
+                    f,
+                    "the dump is incomplete ({reason}); no backup was written: check the database's logs and try again"
+                )
             }
-            BackupError::Interrupted => write!(f, "backup interrupted; the partial file was removed and no backup was written"),
+            BackupError::Interrupted => {
+                write!(f, "backup interrupted; the partial file was removed and no backup was written")
+            }
             BackupError::DiskFull { dir } => {
                 write!(f, "the disk of {dir} is full; the partial file was removed and no backup was written: free space and try again")
             }

@@ -131,84 +131,42 @@ pub fn verify(path: &Utf8Path) -> Result<Verified, VerifyError> {
     let meta = match std::fs::metadata(path) {
         Ok(meta) => meta,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(VerifyError::Missing {
-                path: path.to_owned(),
-            })
+            return Err(VerifyError::Missing { path: path.to_owned() })
         }
-        Err(e) => {
-            return Err(VerifyError::Unreadable {
-                path: path.to_owned(),
-                detail: e.to_string(),
-            })
-        }
+        Err(e) => return Err(VerifyError::Unreadable { path: path.to_owned(), detail: e.to_string() }),
     };
     if meta.is_dir() {
-        return Err(VerifyError::Directory {
-            path: path.to_owned(),
-        });
+        return Err(VerifyError::Directory { path: path.to_owned() });
     }
     check_complete(path)?;
     let sidecar = sidecar_path(path);
     let expected = match std::fs::read_to_string(&sidecar) {
-        Ok(text) => Some(
-            parse_sidecar(&text).ok_or_else(|| VerifyError::SidecarMalformed {
-                path: sidecar.clone(),
-            })?,
-        ),
+        Ok(text) => Some(parse_sidecar(&text).ok_or_else(|| VerifyError::SidecarMalformed { path: sidecar.clone() })?),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => {
-            return Err(VerifyError::Unreadable {
-                path: sidecar,
-                detail: e.to_string(),
-            })
-        }
+        Err(e) => return Err(VerifyError::Unreadable { path: sidecar, detail: e.to_string() }),
     };
     let Some(expected) = expected else {
-        return Ok(Verified {
-            path: path.to_owned(),
-            size: meta.len(),
-            sha256: None,
-            sidecar: Sidecar::Missing,
-        });
+        return Ok(Verified { path: path.to_owned(), size: meta.len(), sha256: None, sidecar: Sidecar::Missing });
     };
-    let actual = sha256_file(path).map_err(|e| VerifyError::Unreadable {
-        path: path.to_owned(),
-        detail: e.to_string(),
-    })?;
+    let actual =
+        sha256_file(path).map_err(|e| VerifyError::Unreadable { path: path.to_owned(), detail: e.to_string() })?;
     if actual != expected {
-        return Err(VerifyError::ChecksumMismatch {
-            path: path.to_owned(),
-            expected,
-            actual,
-        });
+        return Err(VerifyError::ChecksumMismatch { path: path.to_owned(), expected, actual });
     }
-    Ok(Verified {
-        path: path.to_owned(),
-        size: meta.len(),
-        sha256: Some(actual),
-        sidecar: Sidecar::Matched,
-    })
+    Ok(Verified { path: path.to_owned(), size: meta.len(), sha256: Some(actual), sidecar: Sidecar::Matched })
 }
 
 /// Header and trailer: a non-empty plain-SQL pg_dump that ends with the
 /// completeness trailer (then only comments, blank lines or `\unrestrict`).
 pub(crate) fn check_complete(path: &Utf8Path) -> Result<(), VerifyError> {
-    let unreadable = |e: std::io::Error| VerifyError::Unreadable {
-        path: path.to_owned(),
-        detail: e.to_string(),
-    };
+    let unreadable = |e: std::io::Error| VerifyError::Unreadable { path: path.to_owned(), detail: e.to_string() };
     let mut file = std::fs::File::open(path).map_err(unreadable)?;
     let size = file.metadata().map_err(unreadable)?.len();
     if size == 0 {
-        return Err(VerifyError::Empty {
-            path: path.to_owned(),
-        });
+        return Err(VerifyError::Empty { path: path.to_owned() });
     }
     let mut head = Vec::new();
-    (&mut file)
-        .take(EDGE)
-        .read_to_end(&mut head)
-        .map_err(unreadable)?;
+    (&mut file).take(EDGE).read_to_end(&mut head).map_err(unreadable)?;
     if head.starts_with(b"PGDMP") {
         return Err(VerifyError::NotPlainSql {
             path: path.to_owned(),
@@ -227,9 +185,7 @@ pub(crate) fn check_complete(path: &Utf8Path) -> Result<(), VerifyError> {
     let mut tail = Vec::new();
     file.read_to_end(&mut tail).map_err(unreadable)?;
     if !ends_with_trailer(&String::from_utf8_lossy(&tail)) {
-        return Err(VerifyError::Truncated {
-            path: path.to_owned(),
-        });
+        return Err(VerifyError::Truncated { path: path.to_owned() });
     }
     Ok(())
 }
@@ -242,8 +198,7 @@ fn ends_with_trailer(tail: &str) -> bool {
         if line == TRAILER {
             return true;
         }
-        let ignorable =
-            line.is_empty() || line.starts_with("--") || line.starts_with("\\unrestrict ");
+        let ignorable = line.is_empty() || line.starts_with("--") || line.starts_with("\\unrestrict ");
         if !ignorable {
             return false;
         }
@@ -255,10 +210,7 @@ fn ends_with_trailer(tail: &str) -> bool {
 fn parse_sidecar(text: &str) -> Option<String> {
     let line = text.lines().next()?;
     let (hash, name) = line.split_once(' ')?;
-    let name_ok = name
-        .strip_prefix(' ')
-        .or_else(|| name.strip_prefix('*'))
-        .is_some_and(|n| !n.is_empty());
+    let name_ok = name.strip_prefix(' ').or_else(|| name.strip_prefix('*')).is_some_and(|n| !n.is_empty());
     let hash_ok = hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit());
     (hash_ok && name_ok).then(|| hash.to_ascii_lowercase())
 }
@@ -342,43 +294,25 @@ mod tests {
 
     #[test]
     fn trailer_may_be_followed_by_unrestrict() {
-        assert!(ends_with_trailer(
-            "x\n--\n-- PostgreSQL database dump complete\n--\n\n"
-        ));
-        assert!(ends_with_trailer(
-            "-- PostgreSQL database dump complete\n--\n\n\\unrestrict abc\n\n"
-        ));
-        assert!(!ends_with_trailer(
-            "-- PostgreSQL database dump complete\n--\nCOPY x FROM stdin;\n"
-        ));
+        assert!(ends_with_trailer("x\n--\n-- PostgreSQL database dump complete\n--\n\n"));
+        assert!(ends_with_trailer("-- PostgreSQL database dump complete\n--\n\n\\unrestrict abc\n\n"));
+        assert!(!ends_with_trailer("-- PostgreSQL database dump complete\n--\nCOPY x FROM stdin;\n"));
         assert!(!ends_with_trailer("INSERT INTO t VALUES (1);\n"));
     }
 
     #[test]
     fn sidecars_are_sha256sum_lines() {
         let hash = "ab".repeat(32);
-        assert_eq!(
-            parse_sidecar(&format!("{hash}  backup_prod_20260101_000000.sql\n")),
-            Some(hash.clone())
-        );
-        assert_eq!(
-            parse_sidecar(&format!("{hash} *file.sql")),
-            Some(hash.clone())
-        );
+        assert_eq!(parse_sidecar(&format!("{hash}  backup_prod_20260101_000000.sql\n")), Some(hash.clone()));
+        assert_eq!(parse_sidecar(&format!("{hash} *file.sql")), Some(hash.clone()));
         assert_eq!(parse_sidecar("nonsense"), None);
         assert_eq!(parse_sidecar(&format!("{hash}  ")), None);
-        assert_eq!(
-            sidecar_text(&hash, Utf8Path::new("/b/x y.sql")),
-            format!("{hash}  x y.sql\n")
-        );
+        assert_eq!(sidecar_text(&hash, Utf8Path::new("/b/x y.sql")), format!("{hash}  x y.sql\n"));
     }
 
     #[test]
     fn copy_names_keep_pg_dump_quoting() {
         assert_eq!(copy_table_name("public.a (id, t) FROM stdin;"), "public.a");
-        assert_eq!(
-            copy_table_name("public.\"we ird (x\" (id) FROM stdin;"),
-            "public.\"we ird (x\""
-        );
+        assert_eq!(copy_table_name("public.\"we ird (x\" (id) FROM stdin;"), "public.\"we ird (x\"");
     }
 }

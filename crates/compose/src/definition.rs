@@ -118,7 +118,11 @@ impl Compose {
                             match parts.as_slice() {
                                 [target] => ("volume".into(), String::new(), target.to_string()),
                                 [source, target, ..] => {
-                                    let kind = if source.starts_with('/') || source.starts_with('.') { "bind" } else { "volume" };
+                                    let kind = if source.starts_with('/') || source.starts_with('.') {
+                                        "bind"
+                                    } else {
+                                        "volume"
+                                    };
                                     (kind.into(), source.to_string(), target.to_string())
                                 }
                                 [] => ("volume".into(), String::new(), String::new()),

@@ -101,7 +101,9 @@ impl Compose {
     fn command(&self, args: &[&str]) -> Result<duct::Expression, ComposeError> {
         let sub = args.first().copied().unwrap_or_default();
         if !ALLOWED_SUBCOMMANDS.contains(&sub) {
-            return Err(ComposeError::Refused { reason: format!("compose subcommand `{sub}` is not one drydock runs") });
+            return Err(ComposeError::Refused {
+                reason: format!("compose subcommand `{sub}` is not one drydock runs"),
+            });
         }
         if let Some(bad) = args.iter().find(|a| FORBIDDEN_ARGS.contains(a)) {
             return Err(ComposeError::Refused { reason: format!("compose flag `{bad}` would remove data") });
@@ -345,7 +347,10 @@ impl Compose {
                 for service in services {
                     for c in self.containers(service).unwrap_or_default() {
                         if !c.is_ready() {
-                            report.push_str(&format!("\n  last log lines of {service}:\n{}", self.last_log_lines(&c.id, 10)));
+                            report.push_str(&format!(
+                                "\n  last log lines of {service}:\n{}",
+                                self.last_log_lines(&c.id, 10)
+                            ));
                         }
                     }
                 }
@@ -384,7 +389,12 @@ impl Compose {
 
     /// `logs` of the given services (all configured ones when empty), for the
     /// caller to run with its own stdout.
-    pub fn logs(&self, services: &[String], follow: bool, tail: Option<usize>) -> Result<duct::Expression, ComposeError> {
+    pub fn logs(
+        &self,
+        services: &[String],
+        follow: bool,
+        tail: Option<usize>,
+    ) -> Result<duct::Expression, ComposeError> {
         let tail = tail.map(|n| n.to_string());
         let mut args = vec!["logs", "--no-color"];
         if follow {
@@ -456,7 +466,15 @@ app-services = ["api"]
     #[test]
     fn destructive_subcommands_and_flags_are_unrepresentable() {
         let compose = Compose::with_flavor(&env(), Flavor::V2);
-        for args in [&["down"][..], &["rm", "-f"], &["kill"], &["restart"], &["up", "-d", "--remove-orphans"], &["down", "-v"], &["stop", "-v"]] {
+        for args in [
+            &["down"][..],
+            &["rm", "-f"],
+            &["kill"],
+            &["restart"],
+            &["up", "-d", "--remove-orphans"],
+            &["down", "-v"],
+            &["stop", "-v"],
+        ] {
             assert!(matches!(compose.command(args), Err(ComposeError::Refused { .. })), "{args:?}");
         }
         assert!(compose.command(&["stop", "api"]).is_ok());

@@ -74,7 +74,8 @@ impl ContainerState {
 
     /// How long it has been running, from `State.StartedAt`.
     pub fn uptime(&self) -> Option<std::time::Duration> {
-        let started = time::OffsetDateTime::parse(&self.started_at, &time::format_description::well_known::Rfc3339).ok()?;
+        let started =
+            time::OffsetDateTime::parse(&self.started_at, &time::format_description::well_known::Rfc3339).ok()?;
         (time::OffsetDateTime::now_utc() - started).try_into().ok()
     }
 
@@ -220,11 +221,7 @@ impl RawContainer {
             env: self.config.env.unwrap_or_default(),
             networks,
             ports,
-            mounts: self
-                .mounts
-                .into_iter()
-                .map(|m| (m.kind, m.name.unwrap_or(m.source), m.destination))
-                .collect(),
+            mounts: self.mounts.into_iter().map(|m| (m.kind, m.name.unwrap_or(m.source), m.destination)).collect(),
         }
     }
 }

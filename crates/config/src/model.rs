@@ -143,10 +143,8 @@ impl Config {
     /// Reads `<root>/Cargo.toml`.
     pub fn load(root: &Utf8Path) -> Result<Config, ConfigError> {
         let path = root.join("Cargo.toml");
-        let text = std::fs::read_to_string(&path).map_err(|e| ConfigError::Unreadable {
-            path: path.to_string(),
-            reason: e.to_string(),
-        })?;
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| ConfigError::Unreadable { path: path.to_string(), reason: e.to_string() })?;
         Config::parse(root, &text)
     }
 
@@ -156,11 +154,8 @@ impl Config {
             path: root.join("Cargo.toml").to_string(),
             reason: e.message().to_owned(),
         })?;
-        let deploy = parsed
-            .workspace
-            .and_then(|w| w.metadata)
-            .and_then(|m| m.deploy)
-            .ok_or_else(|| ConfigError::Invalid {
+        let deploy =
+            parsed.workspace.and_then(|w| w.metadata).and_then(|m| m.deploy).ok_or_else(|| ConfigError::Invalid {
                 key: "workspace.metadata.deploy".to_owned(),
                 reason: "the table is missing".to_owned(),
             })?;

@@ -87,10 +87,11 @@ pub fn acquire(url: &str, dir: &Utf8Path, env: &str, command: &str, wait: Durati
     let file = dir.join(format!(".deploy-{env}.lock"));
     let started = Instant::now();
     let client = runtime.block_on(async {
-        let (client, connection) = tokio::time::timeout(Duration::from_secs(10), tokio_postgres::connect(url, tokio_postgres::NoTls))
-            .await
-            .map_err(|_| LockError::Database("no answer within 10 s".into()))?
-            .map_err(|e| LockError::Database(e.to_string()))?;
+        let (client, connection) =
+            tokio::time::timeout(Duration::from_secs(10), tokio_postgres::connect(url, tokio_postgres::NoTls))
+                .await
+                .map_err(|_| LockError::Database("no answer within 10 s".into()))?
+                .map_err(|e| LockError::Database(e.to_string()))?;
         tokio::spawn(connection);
         client
             .simple_query("SET application_name = 'drydock deploy lock'")
@@ -107,7 +108,12 @@ pub fn acquire(url: &str, dir: &Utf8Path, env: &str, command: &str, wait: Durati
             }
             if started.elapsed() >= wait {
                 let session = holder_session(&client, key).await;
-                return Err(LockError::Busy { env: env.to_owned(), holder: read_holder(&file), session, waited: started.elapsed() });
+                return Err(LockError::Busy {
+                    env: env.to_owned(),
+                    holder: read_holder(&file),
+                    session,
+                    waited: started.elapsed(),
+                });
             }
             tokio::time::sleep(pause.min(wait.saturating_sub(started.elapsed()))).await;
             pause = (pause * 2).min(Duration::from_secs(2));
@@ -204,7 +210,8 @@ pub fn current_user() -> String {
         }
     }
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let uid = status.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|l| l.split_whitespace().next()).unwrap_or("");
+    let uid =
+        status.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|l| l.split_whitespace().next()).unwrap_or("");
     let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
     passwd
         .lines()

@@ -18,26 +18,19 @@ use testbench::{Cluster, Durability};
 fn main() {
     let dir = match std::env::var("DRYDOCK_CORPUS") {
         Ok(d) if !d.is_empty() => Utf8PathBuf::from(d),
-        _ => Utf8PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/corpus/documenso/migrations"),
+        _ => Utf8PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/documenso/migrations"),
     };
     if !dir.is_dir() {
         println!("skipped: no corpus at {dir} (set DRYDOCK_CORPUS)");
         return;
     }
-    let rounds: usize = std::env::var("DRYDOCK_BENCH_ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(5);
+    let rounds: usize = std::env::var("DRYDOCK_BENCH_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(5);
     let durability = match std::env::var("DRYDOCK_BENCH_FSYNC").as_deref() {
         Ok("off") => Durability::Fast,
         _ => Durability::Default,
     };
     let cluster = Cluster::start(durability).unwrap_or_else(|e| panic!("{e}"));
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let count = migrate::load_dir(&dir).unwrap().len();
     println!("corpus: {count} migrations from {dir}");
 
@@ -51,12 +44,7 @@ fn main() {
             (a, psql(&cluster, &dir))
         };
         let ratio = a.as_secs_f64() / b.as_secs_f64();
-        println!(
-            "round {}: drydock {:>8.1} ms   psql {:>8.1} ms   ratio {ratio:.2}",
-            round + 1,
-            ms(a),
-            ms(b)
-        );
+        println!("round {}: drydock {:>8.1} ms   psql {:>8.1} ms   ratio {ratio:.2}", round + 1, ms(a), ms(b));
         ours.push(a);
         theirs.push(b);
         ratios.push(ratio);
@@ -78,40 +66,20 @@ fn main() {
 
 fn psql(cluster: &Cluster, dir: &Utf8Path) -> Duration {
     let db = cluster.database();
-    let mut args: Vec<String> = vec![
-        "-X".into(),
-        "-q".into(),
-        "-v".into(),
-        "ON_ERROR_STOP=1".into(),
-        "-d".into(),
-        db.url,
-    ];
+    let mut args: Vec<String> =
+        vec!["-X".into(), "-q".into(), "-v".into(), "ON_ERROR_STOP=1".into(), "-d".into(), db.url];
     let started = Instant::now();
     for m in migrate::load_dir(dir).unwrap() {
         args.push("-f".into());
         args.push(m.path.to_string());
     }
-    let out = duct::cmd(cluster.tool("psql"), args)
-        .stdout_null()
-        .stderr_capture()
-        .unchecked()
-        .run()
-        .unwrap();
+    let out = duct::cmd(cluster.tool("psql"), args).stdout_null().stderr_capture().unchecked().run().unwrap();
     let elapsed = started.elapsed();
-    assert!(
-        out.status.success(),
-        "psql failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "psql failed: {}", String::from_utf8_lossy(&out.stderr));
     elapsed
 }
 
-fn drydock(
-    cluster: &Cluster,
-    rt: &tokio::runtime::Runtime,
-    dir: &Utf8Path,
-    count: usize,
-) -> Duration {
+fn drydock(cluster: &Cluster, rt: &tokio::runtime::Runtime, dir: &Utf8Path, count: usize) -> Duration {
     let db = cluster.database();
     let started = Instant::now();
     let applied = rt.block_on(async {

@@ -29,11 +29,7 @@ pub struct Applied {
 #[derive(Debug)]
 pub enum Event<'a> {
     /// About to send migration `index` (0-based) of `total`.
-    Started {
-        index: usize,
-        total: usize,
-        pending: &'a Pending,
-    },
+    Started { index: usize, total: usize, pending: &'a Pending },
     /// It is applied and recorded.
     Applied(&'a Applied),
 }
@@ -73,10 +69,7 @@ pub async fn apply(
         return Ok(Vec::new());
     }
     let row = client
-        .query_one(
-            "SELECT current_setting('synchronous_commit'), set_config('synchronous_commit', 'off', false)",
-            &[],
-        )
+        .query_one("SELECT current_setting('synchronous_commit'), set_config('synchronous_commit', 'off', false)", &[])
         .await
         .map_err(|e| bookkeeping("set synchronous_commit", e))?;
     let durable = Durable(row.get(0));
@@ -85,36 +78,18 @@ pub async fn apply(
     while index < total {
         let pending = &plan.pending[index];
         if pending.mode == Mode::NoTransaction {
-            on_event(Event::Started {
-                index,
-                total,
-                pending,
-            });
+            on_event(Event::Started { index, total, pending });
             let started = Instant::now();
             run_alone(client, &plan.schema, pending, &durable, index + 1 == total).await?;
-            let applied = Applied {
-                name: pending.migration.name.clone(),
-                mode: pending.mode,
-                duration: started.elapsed(),
-            };
+            let applied =
+                Applied { name: pending.migration.name.clone(), mode: pending.mode, duration: started.elapsed() };
             on_event(Event::Applied(&applied));
             done.push(applied);
             index += 1;
             continue;
         }
-        let run = plan.pending[index..]
-            .iter()
-            .take_while(|p| p.mode == Mode::Transaction)
-            .count();
-        run_transactions(
-            client,
-            plan,
-            index..index + run,
-            &durable,
-            &mut on_event,
-            &mut done,
-        )
-        .await?;
+        let run = plan.pending[index..].iter().take_while(|p| p.mode == Mode::Transaction).count();
+        run_transactions(client, plan, index..index + run, &durable, &mut on_event, &mut done).await?;
         index += run;
     }
     Ok(done)
@@ -153,11 +128,7 @@ async fn run_transactions<'a>(
     let mut next = range.start;
     let mut previous_id: Option<String> = None;
     let mut front_since = Instant::now();
-    on_event(Event::Started {
-        index: range.start,
-        total,
-        pending: &plan.pending[range.start],
-    });
+    on_event(Event::Started { index: range.start, total, pending: &plan.pending[range.start] });
     loop {
         while next < range.end && queue.len() < PIPELINE {
             let m = &plan.pending[next].migration;
@@ -175,21 +146,11 @@ async fn run_transactions<'a>(
                 prefix.push_str(&format!("{};\n", durable.set()));
             }
             // The newline ends a trailing `--` comment of a file without a final newline.
-            let sql: Arc<str> = format!(
-                "{prefix}{}\n;\n{};\nCOMMIT;",
-                m.script,
-                ledger::applied_row_sql(&plan.schema, &id, m)
-            )
-            .into();
+            let sql: Arc<str> =
+                format!("{prefix}{}\n;\n{};\nCOMMIT;", m.script, ledger::applied_row_sql(&plan.schema, &id, m)).into();
             let owned = Arc::clone(&sql);
             let reply: Reply<'a> = Box::pin(async move { client.batch_execute(&owned).await });
-            queue.push_back(InFlight {
-                index: next,
-                sql,
-                script_at: prefix.len(),
-                reply,
-                result: None,
-            });
+            queue.push_back(InFlight { index: next, sql, script_at: prefix.len(), reply, result: None });
             previous_id = Some(id);
             next += 1;
         }
@@ -223,26 +184,13 @@ async fn run_transactions<'a>(
                 on_event(Event::Applied(&applied));
                 done.push(applied);
                 if let Some(front) = queue.front() {
-                    on_event(Event::Started {
-                        index: front.index,
-                        total,
-                        pending: &plan.pending[front.index],
-                    });
+                    on_event(Event::Started { index: front.index, total, pending: &plan.pending[front.index] });
                 } else if next < range.end {
-                    on_event(Event::Started {
-                        index: next,
-                        total,
-                        pending: &plan.pending[next],
-                    });
+                    on_event(Event::Started { index: next, total, pending: &plan.pending[next] });
                 }
             }
             Err(e) => {
-                let error = describe_in_script(
-                    &e,
-                    &flight.sql,
-                    flight.script_at,
-                    &pending.migration.script,
-                );
+                let error = describe_in_script(&e, &flight.sql, flight.script_at, &pending.migration.script);
                 // Every later migration on the wire fails at its BEGIN; wait for them.
                 for later in queue.drain(..) {
                     if later.result.is_none() {
@@ -272,33 +220,21 @@ async fn record_rollback(
     error: String,
 ) -> MigrateError {
     let m = &pending.migration;
-    let _ = client
-        .batch_execute(&format!("ROLLBACK; {}", durable.set()))
-        .await;
+    let _ = client.batch_execute(&format!("ROLLBACK; {}", durable.set())).await;
     let audit = format!(
         "INSERT INTO {} (id, checksum, finished_at, migration_name, logs, rolled_back_at, started_at, applied_steps_count) VALUES ($1, $2, NULL, $3, $4, now(), now(), 0)",
         ledger::table(schema)
     );
-    let unrecorded = client
-        .execute(&audit, &[&ledger::new_id(), &m.checksum, &m.name, &error])
-        .await
-        .err()
-        .map(|e| describe(&e));
-    MigrateError::Failed {
-        name: m.name.clone(),
-        mode: Mode::Transaction,
-        error,
-        unrecorded,
-    }
+    let unrecorded =
+        client.execute(&audit, &[&ledger::new_id(), &m.checksum, &m.name, &error]).await.err().map(|e| describe(&e));
+    MigrateError::Failed { name: m.name.clone(), mode: Mode::Transaction, error, unrecorded }
 }
 
 /// True if `e` broke the session (no server reply, a closed client, or a
 /// FATAL/PANIC such as `pg_terminate_backend`): what the server did with the
 /// last query is then unknown.
 fn connection_lost(client: &Client, e: &tokio_postgres::Error) -> bool {
-    client.is_closed()
-        || e.as_db_error()
-            .is_none_or(|db| matches!(db.severity(), "FATAL" | "PANIC"))
+    client.is_closed() || e.as_db_error().is_none_or(|db| matches!(db.severity(), "FATAL" | "PANIC"))
 }
 
 /// The session's own `synchronous_commit`, restored for durable commits.
@@ -331,20 +267,14 @@ async fn run_alone(
         quote_literal(&m.checksum),
         quote_literal(&m.name)
     );
-    client
-        .batch_execute(&start)
-        .await
-        .map_err(|e| bookkeeping("record the start", e))?;
+    client.batch_execute(&start).await.map_err(|e| bookkeeping("record the start", e))?;
     match client.batch_execute(&m.script).await {
         Ok(()) => {
             let finish = format!(
                 "UPDATE {table} SET finished_at = now(), applied_steps_count = 1 WHERE id = {}",
                 quote_literal(&id)
             );
-            client
-                .batch_execute(&finish)
-                .await
-                .map_err(|e| bookkeeping("record the end", e))?;
+            client.batch_execute(&finish).await.map_err(|e| bookkeeping("record the end", e))?;
             if !last {
                 client
                     .batch_execute("SET synchronous_commit TO off")
@@ -356,28 +286,16 @@ async fn run_alone(
         Err(e) => {
             let error = describe_in_script(&e, &m.script, 0, &m.script);
             if connection_lost(client, &e) {
-                return Err(MigrateError::ConnectionLost {
-                    name: m.name.clone(),
-                    mode: Mode::NoTransaction,
-                    error,
-                });
+                return Err(MigrateError::ConnectionLost { name: m.name.clone(), mode: Mode::NoTransaction, error });
             }
             // A file with its own BEGIN may have left an aborted transaction open.
             let _ = client.batch_execute("ROLLBACK").await;
             let unrecorded = client
-                .execute(
-                    &format!("UPDATE {table} SET logs = $2 WHERE id = $1"),
-                    &[&id, &error],
-                )
+                .execute(&format!("UPDATE {table} SET logs = $2 WHERE id = $1"), &[&id, &error])
                 .await
                 .err()
                 .map(|e| describe(&e));
-            Err(MigrateError::Failed {
-                name: m.name.clone(),
-                mode: Mode::NoTransaction,
-                error,
-                unrecorded,
-            })
+            Err(MigrateError::Failed { name: m.name.clone(), mode: Mode::NoTransaction, error, unrecorded })
         }
     }
 }
@@ -393,12 +311,7 @@ pub(crate) fn describe(e: &tokio_postgres::Error) -> String {
         }
         return text;
     };
-    let mut text = format!(
-        "{}: {} (SQLSTATE {})",
-        db.severity(),
-        db.message(),
-        db.code().code()
-    );
+    let mut text = format!("{}: {} (SQLSTATE {})", db.severity(), db.message(), db.code().code());
     if let Some(detail) = db.detail() {
         text.push_str(&format!("; detail: {detail}"));
     }
@@ -413,29 +326,17 @@ pub(crate) fn describe(e: &tokio_postgres::Error) -> String {
 
 /// [`describe`], plus the line in `migration.sql` when the server reports a
 /// position inside the script (which starts at byte `script_at` of `sent`).
-fn describe_in_script(
-    e: &tokio_postgres::Error,
-    sent: &str,
-    script_at: usize,
-    script: &str,
-) -> String {
+fn describe_in_script(e: &tokio_postgres::Error, sent: &str, script_at: usize, script: &str) -> String {
     let text = describe(e);
-    let Some(ErrorPosition::Original(position)) = e.as_db_error().and_then(|db| db.position())
-    else {
+    let Some(ErrorPosition::Original(position)) = e.as_db_error().and_then(|db| db.position()) else {
         return text;
     };
     // The position counts characters from 1.
-    let Some((offset, _)) = sent
-        .char_indices()
-        .nth((*position as usize).saturating_sub(1))
-    else {
+    let Some((offset, _)) = sent.char_indices().nth((*position as usize).saturating_sub(1)) else {
         return text;
     };
     match offset.checked_sub(script_at).filter(|o| *o < script.len()) {
-        Some(o) => format!(
-            "{text} at line {} of migration.sql",
-            lexer::line_of(script, o)
-        ),
+        Some(o) => format!("{text} at line {} of migration.sql", lexer::line_of(script, o)),
         None => text,
     }
 }

@@ -14,19 +14,13 @@ pub enum MigrateError {
     /// The migrations folder or one of its files cannot be used.
     Folder { path: Utf8PathBuf, reason: String },
     /// `migration_lock.toml` names another provider (or none).
-    LockFile {
-        path: Utf8PathBuf,
-        provider: Option<String>,
-    },
+    LockFile { path: Utf8PathBuf, provider: Option<String> },
     /// The database cannot be reached.
     Connect { reason: String },
     /// A bookkeeping query failed (not a migration).
     Database { doing: String, reason: String },
     /// Another session held the advisory lock until the deadline.
-    LockTimeout {
-        waited: Duration,
-        holder: Option<LockHolder>,
-    },
+    LockTimeout { waited: Duration, holder: Option<LockHolder> },
     /// Validation found problems: nothing was changed.
     Refused(Vec<Problem>),
     /// A migration failed. Earlier migrations of the run stay applied.
@@ -61,18 +55,11 @@ pub enum Problem {
     /// An applied migration has no folder.
     Missing { name: String },
     /// A pending migration sorts before the latest applied one.
-    OutOfOrder {
-        name: String,
-        latest_applied: String,
-    },
+    OutOfOrder { name: String, latest_applied: String },
     /// The schema has objects but no `_prisma_migrations` table (Prisma's P3005).
     NotEmpty { schema: String, objects: i64 },
     /// A pending migration's script cannot be sent safely.
-    Script {
-        name: String,
-        path: Utf8PathBuf,
-        error: ScriptError,
-    },
+    Script { name: String, path: Utf8PathBuf, error: ScriptError },
 }
 
 impl fmt::Display for MigrateError {

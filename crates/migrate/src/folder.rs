@@ -43,9 +43,7 @@ impl Migration {
         }
         let lf = self.script.replace("\r\n", "\n");
         let crlf = lf.replace('\n', "\r\n");
-        [lf, crlf]
-            .iter()
-            .any(|variant| recorded.eq_ignore_ascii_case(&checksum(variant.as_bytes())))
+        [lf, crlf].iter().any(|variant| recorded.eq_ignore_ascii_case(&checksum(variant.as_bytes())))
     }
 }
 
@@ -71,10 +69,7 @@ pub fn load_dir(dir: &Utf8Path) -> Result<Vec<Migration>, MigrateError> {
     })?;
     let mut migrations = Vec::new();
     for entry in entries {
-        let entry = entry.map_err(|e| MigrateError::Folder {
-            path: dir.to_owned(),
-            reason: e.to_string(),
-        })?;
+        let entry = entry.map_err(|e| MigrateError::Folder { path: dir.to_owned(), reason: e.to_string() })?;
         let Ok(path) = Utf8PathBuf::from_path_buf(entry.path()) else {
             return Err(MigrateError::Folder {
                 path: dir.to_owned(),
@@ -95,12 +90,7 @@ pub fn load_dir(dir: &Utf8Path) -> Result<Vec<Migration>, MigrateError> {
             path: file.clone(),
             reason: format!("not valid UTF-8 ({e}): save it as UTF-8"),
         })?;
-        migrations.push(Migration {
-            name,
-            path: file,
-            script,
-            checksum,
-        });
+        migrations.push(Migration { name, path: file, script, checksum });
     }
     migrations.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
     Ok(migrations)
@@ -118,28 +108,19 @@ fn check_lock_file(dir: &Utf8Path) -> Result<(), MigrateError> {
     });
     match provider {
         Some(p) if p == "postgresql" => Ok(()),
-        other => Err(MigrateError::LockFile {
-            path,
-            provider: other,
-        }),
+        other => Err(MigrateError::LockFile { path, provider: other }),
     }
 }
 
 /// Creates `<dir>/<UTC timestamp>_<name>/migration.sql` (empty) and
 /// `migration_lock.toml` if missing; returns the new file's path.
 /// `name` is folded to snake_case (`Add users` → `add_users`).
-pub fn create(
-    dir: &Utf8Path,
-    name: &str,
-    now: OffsetDateTime,
-) -> Result<Utf8PathBuf, MigrateError> {
+pub fn create(dir: &Utf8Path, name: &str, now: OffsetDateTime) -> Result<Utf8PathBuf, MigrateError> {
     let slug = slug(name);
     if slug.is_empty() {
         return Err(MigrateError::Folder {
             path: dir.to_owned(),
-            reason: format!(
-                "`{name}` is not a usable migration name: use letters, digits and underscores"
-            ),
+            reason: format!("`{name}` is not a usable migration name: use letters, digits and underscores"),
         });
     }
     let now = now.to_offset(time::UtcOffset::UTC);
@@ -153,10 +134,7 @@ pub fn create(
         now.second()
     );
     let folder = dir.join(format!("{stamp}_{slug}"));
-    let io = |path: &Utf8Path, e: std::io::Error| MigrateError::Folder {
-        path: path.to_owned(),
-        reason: e.to_string(),
-    };
+    let io = |path: &Utf8Path, e: std::io::Error| MigrateError::Folder { path: path.to_owned(), reason: e.to_string() };
     std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
     std::fs::create_dir(&folder).map_err(|e| io(&folder, e))?;
     let file = folder.join("migration.sql");
@@ -186,10 +164,7 @@ mod tests {
 
     #[test]
     fn checksum_is_lowercase_sha256_hex() {
-        assert_eq!(
-            checksum(b""),
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        );
+        assert_eq!(checksum(b""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
     }
 
     #[test]

@@ -76,10 +76,7 @@ pub(crate) async fn read(client: &Client, schema: &str) -> Result<Vec<LedgerRow>
     let rows = client
         .query(&sql, &[])
         .await
-        .map_err(|e| MigrateError::Database {
-            doing: format!("read {TABLE}"),
-            reason: crate::apply::describe(&e),
-        })?;
+        .map_err(|e| MigrateError::Database { doing: format!("read {TABLE}"), reason: crate::apply::describe(&e) })?;
     Ok(rows
         .iter()
         .map(|r| LedgerRow {

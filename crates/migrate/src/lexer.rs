@@ -77,8 +77,7 @@ impl<'a> Statement<'a> {
 
     /// True if the statement starts with these keywords.
     pub(crate) fn starts_with(&self, keywords: &[&str]) -> bool {
-        keywords.len() <= self.tokens.len()
-            && keywords.iter().zip(&self.tokens).all(|(k, t)| t.is(k))
+        keywords.len() <= self.tokens.len() && keywords.iter().zip(&self.tokens).all(|(k, t)| t.is(k))
     }
 
     /// True if `keyword` appears outside parentheses.
@@ -103,11 +102,7 @@ impl<'a> Statement<'a> {
 
 /// 1-based line number of byte `offset` in `script`.
 pub(crate) fn line_of(script: &str, offset: usize) -> usize {
-    script.as_bytes()[..offset.min(script.len())]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
+    script.as_bytes()[..offset.min(script.len())].iter().filter(|&&b| b == b'\n').count() + 1
 }
 
 /// Splits `script` into significant tokens.
@@ -115,10 +110,7 @@ pub(crate) fn tokenize(script: &str) -> Result<Vec<Token<'_>>, LexError> {
     let bytes = script.as_bytes();
     let mut tokens = Vec::new();
     let mut i = 0;
-    let unterminated = |what: &str, at: usize| LexError {
-        what: what.to_owned(),
-        line: line_of(script, at),
-    };
+    let unterminated = |what: &str, at: usize| LexError { what: what.to_owned(), line: line_of(script, at) };
     while i < bytes.len() {
         let b = bytes[i];
         let start = i;
@@ -154,13 +146,11 @@ pub(crate) fn tokenize(script: &str) -> Result<Vec<Token<'_>>, LexError> {
                 continue;
             }
             b'\'' => {
-                i = end_of_quoted(bytes, i + 1, b'\'', false)
-                    .ok_or_else(|| unterminated("string", start))?;
+                i = end_of_quoted(bytes, i + 1, b'\'', false).ok_or_else(|| unterminated("string", start))?;
                 Kind::String
             }
             b'"' => {
-                i = end_of_quoted(bytes, i + 1, b'"', false)
-                    .ok_or_else(|| unterminated("quoted identifier", start))?;
+                i = end_of_quoted(bytes, i + 1, b'"', false).ok_or_else(|| unterminated("quoted identifier", start))?;
                 Kind::Quoted
             }
             b'$' if next.is_some_and(|c| c.is_ascii_digit()) => {
@@ -206,9 +196,7 @@ pub(crate) fn tokenize(script: &str) -> Result<Vec<Token<'_>>, LexError> {
                 Kind::Comma
             }
             b'0'..=b'9' => {
-                while i < bytes.len()
-                    && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'.' || bytes[i] == b'_')
-                {
+                while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'.' || bytes[i] == b'_') {
                     i += 1;
                 }
                 Kind::Number
@@ -218,21 +206,12 @@ pub(crate) fn tokenize(script: &str) -> Result<Vec<Token<'_>>, LexError> {
                 let lower = c.to_ascii_lowercase();
                 if matches!(lower, b'e' | b'b' | b'x' | b'n') && next == Some(b'\'') {
                     let escapes = lower == b'e';
-                    i = end_of_quoted(bytes, i + 2, b'\'', escapes)
-                        .ok_or_else(|| unterminated("string", start))?;
+                    i = end_of_quoted(bytes, i + 2, b'\'', escapes).ok_or_else(|| unterminated("string", start))?;
                     Kind::String
-                } else if lower == b'u'
-                    && next == Some(b'&')
-                    && matches!(bytes.get(i + 2), Some(b'\'' | b'"'))
-                {
+                } else if lower == b'u' && next == Some(b'&') && matches!(bytes.get(i + 2), Some(b'\'' | b'"')) {
                     let quote = bytes[i + 2];
-                    let what = if quote == b'\'' {
-                        "string"
-                    } else {
-                        "quoted identifier"
-                    };
-                    i = end_of_quoted(bytes, i + 3, quote, false)
-                        .ok_or_else(|| unterminated(what, start))?;
+                    let what = if quote == b'\'' { "string" } else { "quoted identifier" };
+                    i = end_of_quoted(bytes, i + 3, quote, false).ok_or_else(|| unterminated(what, start))?;
                     if quote == b'\'' {
                         Kind::String
                     } else {
@@ -240,10 +219,7 @@ pub(crate) fn tokenize(script: &str) -> Result<Vec<Token<'_>>, LexError> {
                     }
                 } else {
                     i += 1;
-                    while i < bytes.len()
-                        && (is_ident_start(bytes[i])
-                            || bytes[i].is_ascii_digit()
-                            || bytes[i] == b'$')
+                    while i < bytes.len() && (is_ident_start(bytes[i]) || bytes[i].is_ascii_digit() || bytes[i] == b'$')
                     {
                         i += 1;
                     }
@@ -256,11 +232,7 @@ pub(crate) fn tokenize(script: &str) -> Result<Vec<Token<'_>>, LexError> {
                 Kind::Other
             }
         };
-        tokens.push(Token {
-            kind,
-            text: &script[start..i],
-            offset: start,
-        });
+        tokens.push(Token { kind, text: &script[start..i], offset: start });
     }
     Ok(tokens)
 }
@@ -275,9 +247,7 @@ pub(crate) fn statements(script: &str) -> Result<Vec<Statement<'_>>, LexError> {
     for token in tokenize(script)? {
         if token.kind == Kind::Semicolon && depth == 0 {
             if !current.is_empty() {
-                out.push(Statement {
-                    tokens: std::mem::take(&mut current),
-                });
+                out.push(Statement { tokens: std::mem::take(&mut current) });
             }
             continue;
         }
@@ -297,9 +267,7 @@ pub(crate) fn statements(script: &str) -> Result<Vec<Statement<'_>>, LexError> {
 }
 
 fn is_routine(tokens: &[Token<'_>]) -> bool {
-    let s = Statement {
-        tokens: tokens.iter().take(4).copied().collect(),
-    };
+    let s = Statement { tokens: tokens.iter().take(4).copied().collect() };
     s.starts_with(&["CREATE", "FUNCTION"])
         || s.starts_with(&["CREATE", "PROCEDURE"])
         || s.starts_with(&["CREATE", "OR", "REPLACE", "FUNCTION"])
@@ -345,17 +313,11 @@ fn dollar_tag(bytes: &[u8], i: usize) -> Option<usize> {
 }
 
 fn memchr(needle: u8, haystack: &[u8], from: usize) -> Option<usize> {
-    haystack[from..]
-        .iter()
-        .position(|&b| b == needle)
-        .map(|p| p + from)
+    haystack[from..].iter().position(|&b| b == needle).map(|p| p + from)
 }
 
 fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
-    haystack[from..]
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .map(|p| p + from)
+    haystack[from..].windows(needle.len()).position(|w| w == needle).map(|p| p + from)
 }
 
 #[cfg(test)]
@@ -363,43 +325,27 @@ mod tests {
     use super::*;
 
     fn words(script: &str) -> Vec<Vec<String>> {
-        statements(script)
-            .unwrap()
-            .iter()
-            .map(|s| s.tokens.iter().map(|t| t.text.to_owned()).collect())
-            .collect()
+        statements(script).unwrap().iter().map(|s| s.tokens.iter().map(|t| t.text.to_owned()).collect()).collect()
     }
 
     #[test]
     fn splits_on_top_level_semicolons() {
-        assert_eq!(
-            words("SELECT 1; SELECT 2;;\n"),
-            vec![vec!["SELECT", "1"], vec!["SELECT", "2"]]
-        );
+        assert_eq!(words("SELECT 1; SELECT 2;;\n"), vec![vec!["SELECT", "1"], vec!["SELECT", "2"]]);
         assert_eq!(words("SELECT 1"), vec![vec!["SELECT", "1"]]);
         assert!(words("  -- only a comment").is_empty());
     }
 
     #[test]
     fn comments_hide_semicolons_and_nest() {
-        assert_eq!(
-            words("-- a; b\nSELECT 1 /* x; /* nested; */ still; */ ;"),
-            vec![vec!["SELECT", "1"]]
-        );
-        assert_eq!(
-            words("SELECT 1 -- trailing; no newline"),
-            vec![vec!["SELECT", "1"]]
-        );
+        assert_eq!(words("-- a; b\nSELECT 1 /* x; /* nested; */ still; */ ;"), vec![vec!["SELECT", "1"]]);
+        assert_eq!(words("SELECT 1 -- trailing; no newline"), vec![vec!["SELECT", "1"]]);
     }
 
     #[test]
     fn strings_and_identifiers_hide_semicolons() {
         assert_eq!(words("SELECT 'a;''b'; SELECT \"x;\"\"y\";").len(), 2);
         assert_eq!(words(r"SELECT E'it\'s; fine', e'\\'; SELECT 2").len(), 2);
-        assert_eq!(
-            words("SELECT U&'d\\0061t;a', U&\"a;b\", B'1;0', X'0;F', N'n;'; SELECT 2").len(),
-            2
-        );
+        assert_eq!(words("SELECT U&'d\\0061t;a', U&\"a;b\", B'1;0', X'0;F', N'n;'; SELECT 2").len(), 2);
         // A standard string does not treat a backslash as an escape.
         assert_eq!(words(r"SELECT 'C:\'; SELECT 2").len(), 2);
     }
@@ -435,22 +381,10 @@ mod tests {
     #[test]
     fn unterminated_constructs_are_errors_with_lines() {
         let err = tokenize("SELECT 1;\nSELECT 'abc").unwrap_err();
-        assert_eq!(
-            err,
-            LexError {
-                what: "string".into(),
-                line: 2
-            }
-        );
+        assert_eq!(err, LexError { what: "string".into(), line: 2 });
         assert_eq!(tokenize("\n\n/* a /* b */").unwrap_err().line, 3);
-        assert_eq!(
-            tokenize("DO $x$ BEGIN END $y$").unwrap_err().what,
-            "dollar-quoted string $x$"
-        );
-        assert_eq!(
-            tokenize("SELECT \"abc").unwrap_err().what,
-            "quoted identifier"
-        );
+        assert_eq!(tokenize("DO $x$ BEGIN END $y$").unwrap_err().what, "dollar-quoted string $x$");
+        assert_eq!(tokenize("SELECT \"abc").unwrap_err().what, "quoted identifier");
         assert_eq!(tokenize(r"SELECT E'\'").unwrap_err().what, "string");
     }
 

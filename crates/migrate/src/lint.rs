@@ -37,9 +37,7 @@ impl fmt::Display for FindingKind {
             FindingKind::DeleteWithoutWhere => "deletes every row (DELETE without WHERE)",
             FindingKind::UpdateWithoutWhere => "updates every row (UPDATE without WHERE)",
             FindingKind::ColumnTypeChange => "changes a column's type",
-            FindingKind::NotNullWithoutDefault => {
-                "adds a NOT NULL column without DEFAULT to an existing table"
-            }
+            FindingKind::NotNullWithoutDefault => "adds a NOT NULL column without DEFAULT to an existing table",
         })
     }
 }
@@ -58,11 +56,7 @@ pub struct Finding {
 
 impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}/migration.sql line {}: {} ({})",
-            self.migration, self.line, self.kind, self.statement
-        )
+        write!(f, "{}/migration.sql line {}: {} ({})", self.migration, self.line, self.kind, self.statement)
     }
 }
 
@@ -150,20 +144,11 @@ fn alter_table<'s, 'a>(s: &'s Statement<'a>) -> (Option<String>, Vec<&'s [Token<
     (Some(table), actions)
 }
 
-fn action_kind(
-    action: &[Token<'_>],
-    table: Option<&str>,
-    created: &[String],
-) -> Option<FindingKind> {
+fn action_kind(action: &[Token<'_>], table: Option<&str>, created: &[String]) -> Option<FindingKind> {
     let first = action.first()?;
     let is = |i: usize, k: &str| action.get(i).is_some_and(|t| t.is(k));
     if first.is("DROP") {
-        if is(1, "CONSTRAINT")
-            || is(1, "DEFAULT")
-            || is(1, "NOT")
-            || is(1, "IDENTITY")
-            || is(1, "EXPRESSION")
-        {
+        if is(1, "CONSTRAINT") || is(1, "DEFAULT") || is(1, "NOT") || is(1, "IDENTITY") || is(1, "EXPRESSION") {
             return None;
         }
         return Some(FindingKind::DropColumn);
@@ -173,14 +158,7 @@ fn action_kind(
         return typed.then_some(FindingKind::ColumnTypeChange);
     }
     if first.is("ADD") {
-        let constraint = [
-            "CONSTRAINT",
-            "PRIMARY",
-            "UNIQUE",
-            "FOREIGN",
-            "CHECK",
-            "EXCLUDE",
-        ];
+        let constraint = ["CONSTRAINT", "PRIMARY", "UNIQUE", "FOREIGN", "CHECK", "EXCLUDE"];
         if constraint.iter().any(|k| is(1, k)) {
             return None;
         }
@@ -267,10 +245,7 @@ mod tests {
         use FindingKind::*;
         assert_eq!(kinds("DELETE FROM t;"), vec![DeleteWithoutWhere]);
         assert!(kinds("DELETE FROM t WHERE a = 1;").is_empty());
-        assert_eq!(
-            kinds("UPDATE t SET a = (SELECT b FROM u WHERE u.id = 1);"),
-            vec![UpdateWithoutWhere]
-        );
+        assert_eq!(kinds("UPDATE t SET a = (SELECT b FROM u WHERE u.id = 1);"), vec![UpdateWithoutWhere]);
         assert!(kinds("UPDATE t SET a = 1 WHERE b IS NULL;").is_empty());
         // Inside a DO block the lexer sees a string, not a statement.
         assert!(kinds("DO $$ BEGIN DELETE FROM t; END $$;").is_empty());
@@ -283,26 +258,15 @@ mod tests {
             kinds("ALTER TABLE \"T\" ALTER COLUMN \"s\" TYPE \"S_new\" USING (\"s\"::text::\"S_new\");"),
             vec![ColumnTypeChange]
         );
-        assert_eq!(
-            kinds("ALTER TABLE t ALTER a SET DATA TYPE bigint;"),
-            vec![ColumnTypeChange]
-        );
+        assert_eq!(kinds("ALTER TABLE t ALTER a SET DATA TYPE bigint;"), vec![ColumnTypeChange]);
         assert!(kinds("ALTER TABLE t ALTER COLUMN a SET DEFAULT 1;").is_empty());
-        assert_eq!(
-            kinds("ALTER TABLE \"User\" ADD COLUMN \"email\" TEXT NOT NULL;"),
-            vec![NotNullWithoutDefault]
-        );
+        assert_eq!(kinds("ALTER TABLE \"User\" ADD COLUMN \"email\" TEXT NOT NULL;"), vec![NotNullWithoutDefault]);
         assert!(kinds("ALTER TABLE t ADD COLUMN a TEXT NOT NULL DEFAULT '';").is_empty());
         assert!(kinds("ALTER TABLE t ADD COLUMN id SERIAL NOT NULL;").is_empty());
         assert!(kinds("ALTER TABLE t ADD COLUMN a TEXT;").is_empty());
-        assert!(
-            kinds("ALTER TABLE t ADD CONSTRAINT c FOREIGN KEY (a) REFERENCES u(id);").is_empty()
-        );
+        assert!(kinds("ALTER TABLE t ADD CONSTRAINT c FOREIGN KEY (a) REFERENCES u(id);").is_empty());
         // A table created in the same file is empty.
-        assert!(kinds(
-            "CREATE TABLE \"T\" (id int);\nALTER TABLE public.\"T\" ADD COLUMN b int NOT NULL;"
-        )
-        .is_empty());
+        assert!(kinds("CREATE TABLE \"T\" (id int);\nALTER TABLE public.\"T\" ADD COLUMN b int NOT NULL;").is_empty());
     }
 
     #[test]
@@ -311,9 +275,6 @@ mod tests {
         let f = &lint(&m)[0];
         assert_eq!(f.line, 3);
         assert_eq!(f.statement, "DROP TABLE \"Old\"");
-        assert_eq!(
-            f.to_string(),
-            "20240101000000_x/migration.sql line 3: drops a table (DROP TABLE \"Old\")"
-        );
+        assert_eq!(f.to_string(), "20240101000000_x/migration.sql line 3: drops a table (DROP TABLE \"Old\")");
     }
 }

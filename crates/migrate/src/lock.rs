@@ -24,11 +24,7 @@ pub struct LockHolder {
 
 impl fmt::Display for LockHolder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let app = if self.application_name.is_empty() {
-            "no application name"
-        } else {
-            &self.application_name
-        };
+        let app = if self.application_name.is_empty() { "no application name" } else { &self.application_name };
         write!(f, "pid {}, {app}", self.pid)?;
         if let Some(since) = self.since {
             let since = since.to_offset(time::UtcOffset::UTC);
@@ -81,10 +77,7 @@ pub async fn lock(
 
 /// Releases the lock (closing the connection releases it too).
 pub async fn unlock(client: &Client) -> Result<(), MigrateError> {
-    client
-        .execute("SELECT pg_advisory_unlock($1)", &[&KEY])
-        .await
-        .map_err(|e| db("release the migration lock", &e))?;
+    client.execute("SELECT pg_advisory_unlock($1)", &[&KEY]).await.map_err(|e| db("release the migration lock", &e))?;
     Ok(())
 }
 
@@ -101,21 +94,10 @@ pub async fn holder(client: &Client) -> Result<Option<LockHolder>, MigrateError>
         KEY >> 32,
         KEY & 0xffff_ffff
     );
-    let rows = client
-        .query(&sql, &[])
-        .await
-        .map_err(|e| db("find who holds the migration lock", &e))?;
-    Ok(rows.first().map(|r| LockHolder {
-        pid: r.get(0),
-        application_name: r.get(1),
-        since: r.get(2),
-        state: r.get(3),
-    }))
+    let rows = client.query(&sql, &[]).await.map_err(|e| db("find who holds the migration lock", &e))?;
+    Ok(rows.first().map(|r| LockHolder { pid: r.get(0), application_name: r.get(1), since: r.get(2), state: r.get(3) }))
 }
 
 fn db(doing: &str, e: &tokio_postgres::Error) -> MigrateError {
-    MigrateError::Database {
-        doing: doing.to_owned(),
-        reason: crate::apply::describe(e),
-    }
+    MigrateError::Database { doing: doing.to_owned(), reason: crate::apply::describe(e) }
 }

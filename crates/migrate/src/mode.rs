@@ -106,53 +106,34 @@ pub fn classify(script: &str, server_version_num: i32) -> Result<Classification,
     }
     if let Some((line, statement)) = &refusing {
         if statements.len() > 1 {
-            return Err(ScriptError::NotAlone {
-                line: *line,
-                statement: statement.clone(),
-            });
+            return Err(ScriptError::NotAlone { line: *line, statement: statement.clone() });
         }
     }
     if let Some(open) = last_control.filter(|s| opens_transaction(s)) {
-        return Err(ScriptError::Unbalanced {
-            line: lexer::line_of(script, open.offset()),
-            statement: describe(open),
-        });
+        return Err(ScriptError::Unbalanced { line: lexer::line_of(script, open.offset()), statement: describe(open) });
     }
     match directive {
         Some(Mode::Transaction) => {
             if let Some((line, statement)) = control.or(refusing) {
                 return Err(ScriptError::DirectiveConflict { line, statement });
             }
-            Ok(Classification {
-                mode: Mode::Transaction,
-                reason: "directive on line 1".into(),
-            })
+            Ok(Classification { mode: Mode::Transaction, reason: "directive on line 1".into() })
         }
-        Some(Mode::NoTransaction) => Ok(Classification {
-            mode: Mode::NoTransaction,
-            reason: "directive on line 1".into(),
-        }),
+        Some(Mode::NoTransaction) => {
+            Ok(Classification { mode: Mode::NoTransaction, reason: "directive on line 1".into() })
+        }
         None => Ok(match refusing.or(control) {
-            Some((line, statement)) => Classification {
-                mode: Mode::NoTransaction,
-                reason: format!("line {line}: {statement}"),
-            },
-            None => Classification {
-                mode: Mode::Transaction,
-                reason: "default".into(),
-            },
+            Some((line, statement)) => {
+                Classification { mode: Mode::NoTransaction, reason: format!("line {line}: {statement}") }
+            }
+            None => Classification { mode: Mode::Transaction, reason: "default".into() },
         }),
     }
 }
 
 /// The `-- drydock: ...` directive of the first line, if any.
 fn directive(script: &str) -> Result<Option<Mode>, ScriptError> {
-    let first = script
-        .trim_start_matches('\u{feff}')
-        .lines()
-        .next()
-        .unwrap_or("")
-        .trim();
+    let first = script.trim_start_matches('\u{feff}').lines().next().unwrap_or("").trim();
     let Some(rest) = first.strip_prefix("--") else {
         return Ok(None);
     };
@@ -162,9 +143,7 @@ fn directive(script: &str) -> Result<Option<Mode>, ScriptError> {
     match value.trim() {
         "transaction" => Ok(Some(Mode::Transaction)),
         "no-transaction" => Ok(Some(Mode::NoTransaction)),
-        _ => Err(ScriptError::UnknownDirective {
-            text: first.to_owned(),
-        }),
+        _ => Err(ScriptError::UnknownDirective { text: first.to_owned() }),
     }
 }
 
@@ -174,19 +153,10 @@ fn is_transaction_control(s: &Statement<'_>) -> bool {
     let Some(first) = s.get(0) else { return false };
     if first.is("ROLLBACK") {
         // `ROLLBACK [WORK | TRANSACTION] TO [SAVEPOINT] x` stays inside the transaction.
-        let to_at = if s
-            .get(1)
-            .is_some_and(|t| t.is("WORK") || t.is("TRANSACTION"))
-        {
-            2
-        } else {
-            1
-        };
+        let to_at = if s.get(1).is_some_and(|t| t.is("WORK") || t.is("TRANSACTION")) { 2 } else { 1 };
         return !s.get(to_at).is_some_and(|t| t.is("TO"));
     }
-    ["BEGIN", "COMMIT", "END", "ABORT"]
-        .iter()
-        .any(|k| first.is(k))
+    ["BEGIN", "COMMIT", "END", "ABORT"].iter().any(|k| first.is(k))
         || s.starts_with(&["START", "TRANSACTION"])
         || s.starts_with(&["PREPARE", "TRANSACTION"])
 }
@@ -207,9 +177,7 @@ fn refuses_transaction_block(s: &Statement<'_>, server_version_num: i32) -> bool
         || s.starts_with(&["VACUUM"])
         || s.starts_with(&["CREATE", "DATABASE"])
         || s.starts_with(&["DROP", "DATABASE"])
-        || (s.starts_with(&["ALTER", "DATABASE"])
-            && s.has_top_level("TABLESPACE")
-            && s.has_top_level("SET"))
+        || (s.starts_with(&["ALTER", "DATABASE"]) && s.has_top_level("TABLESPACE") && s.has_top_level("SET"))
         || s.starts_with(&["CREATE", "TABLESPACE"])
         || s.starts_with(&["DROP", "TABLESPACE"])
         || s.starts_with(&["ALTER", "SYSTEM"])
@@ -221,9 +189,7 @@ fn refuses_transaction_block(s: &Statement<'_>, server_version_num: i32) -> bool
 }
 
 fn is_add_value(s: &Statement<'_>) -> bool {
-    s.tokens
-        .windows(2)
-        .any(|w| w[0].is("ADD") && w[1].is("VALUE"))
+    s.tokens.windows(2).any(|w| w[0].is("ADD") && w[1].is("VALUE"))
 }
 
 /// The first keywords of a statement, for messages: `CREATE INDEX CONCURRENTLY`.
@@ -253,97 +219,46 @@ mod tests {
 
     #[test]
     fn plain_files_and_do_blocks_are_transactional() {
-        assert_eq!(
-            mode("CREATE TABLE a (id int);\nALTER TABLE a ADD COLUMN b text;"),
-            Mode::Transaction
-        );
+        assert_eq!(mode("CREATE TABLE a (id int);\nALTER TABLE a ADD COLUMN b text;"), Mode::Transaction);
         assert_eq!(mode("DO $$ BEGIN COMMIT; END $$;"), Mode::Transaction);
-        assert_eq!(
-            mode("-- a comment mentioning CONCURRENTLY and COMMIT;\nSELECT 1"),
-            Mode::Transaction
-        );
-        assert_eq!(
-            mode("CREATE INDEX \"concurrently\" ON t (a);"),
-            Mode::Transaction
-        );
-        assert_eq!(
-            mode("SAVEPOINT a; ROLLBACK TO SAVEPOINT a; ROLLBACK WORK TO a;"),
-            Mode::Transaction
-        );
+        assert_eq!(mode("-- a comment mentioning CONCURRENTLY and COMMIT;\nSELECT 1"), Mode::Transaction);
+        assert_eq!(mode("CREATE INDEX \"concurrently\" ON t (a);"), Mode::Transaction);
+        assert_eq!(mode("SAVEPOINT a; ROLLBACK TO SAVEPOINT a; ROLLBACK WORK TO a;"), Mode::Transaction);
         assert_eq!(mode(""), Mode::Transaction);
     }
 
     #[test]
     fn concurrently_alone_is_not_transactional() {
-        let c = classify(
-            "-- CreateIndex\nCREATE INDEX CONCURRENTLY \"i\" ON \"t\"(\"a\");\n",
-            PG15,
-        )
-        .unwrap();
+        let c = classify("-- CreateIndex\nCREATE INDEX CONCURRENTLY \"i\" ON \"t\"(\"a\");\n", PG15).unwrap();
         assert_eq!(c.mode, Mode::NoTransaction);
         assert_eq!(c.reason, "line 2: CREATE INDEX CONCURRENTLY");
-        assert_eq!(
-            mode("create unique index concurrently i on t (a)"),
-            Mode::NoTransaction
-        );
+        assert_eq!(mode("create unique index concurrently i on t (a)"), Mode::NoTransaction);
         assert_eq!(mode("DROP INDEX CONCURRENTLY i;"), Mode::NoTransaction);
         assert_eq!(mode("REINDEX INDEX CONCURRENTLY i;"), Mode::NoTransaction);
         assert_eq!(mode("VACUUM ANALYZE t;"), Mode::NoTransaction);
-        assert_eq!(
-            mode("ALTER SYSTEM SET work_mem = '8MB';"),
-            Mode::NoTransaction
-        );
+        assert_eq!(mode("ALTER SYSTEM SET work_mem = '8MB';"), Mode::NoTransaction);
         assert_eq!(mode("CREATE DATABASE x;"), Mode::NoTransaction);
-        assert_eq!(
-            mode("ALTER TABLE p DETACH PARTITION c CONCURRENTLY;"),
-            Mode::NoTransaction
-        );
+        assert_eq!(mode("ALTER TABLE p DETACH PARTITION c CONCURRENTLY;"), Mode::NoTransaction);
     }
 
     #[test]
     fn concurrently_with_other_statements_is_refused() {
-        let err = classify(
-            "CREATE TABLE t (a int);\nCREATE INDEX CONCURRENTLY i ON t (a);",
-            PG15,
-        )
-        .unwrap_err();
-        assert_eq!(
-            err,
-            ScriptError::NotAlone {
-                line: 2,
-                statement: "CREATE INDEX CONCURRENTLY".into()
-            }
-        );
+        let err = classify("CREATE TABLE t (a int);\nCREATE INDEX CONCURRENTLY i ON t (a);", PG15).unwrap_err();
+        assert_eq!(err, ScriptError::NotAlone { line: 2, statement: "CREATE INDEX CONCURRENTLY".into() });
     }
 
     #[test]
     fn own_transaction_control_is_not_transactional() {
         let c = classify("BEGIN;\nCREATE TABLE a (id int);\nCOMMIT;\n", PG15).unwrap();
-        assert_eq!(
-            (c.mode, c.reason.as_str()),
-            (Mode::NoTransaction, "line 1: BEGIN")
-        );
-        assert_eq!(
-            mode("START TRANSACTION; SELECT 1; END;"),
-            Mode::NoTransaction
-        );
+        assert_eq!((c.mode, c.reason.as_str()), (Mode::NoTransaction, "line 1: BEGIN"));
+        assert_eq!(mode("START TRANSACTION; SELECT 1; END;"), Mode::NoTransaction);
         assert_eq!(mode("SELECT 1; COMMIT"), Mode::NoTransaction);
     }
 
     #[test]
     fn a_transaction_the_file_never_ends_is_refused() {
-        let err = classify(
-            "CREATE TABLE a (id int);\nBEGIN;\nCREATE TABLE b (id int);\n",
-            PG15,
-        )
-        .unwrap_err();
-        assert_eq!(
-            err,
-            ScriptError::Unbalanced {
-                line: 2,
-                statement: "BEGIN".into()
-            }
-        );
+        let err = classify("CREATE TABLE a (id int);\nBEGIN;\nCREATE TABLE b (id int);\n", PG15).unwrap_err();
+        assert_eq!(err, ScriptError::Unbalanced { line: 2, statement: "BEGIN".into() });
         assert!(err.to_string().contains("add `COMMIT;`"), "{err}");
         // The last one counts: a second transaction left open after a committed one.
         assert!(matches!(
@@ -358,10 +273,7 @@ mod tests {
         // Balanced, ended by END or ROLLBACK, or BEGIN only inside a body: fine.
         assert_eq!(mode("BEGIN; SELECT 1; END;"), Mode::NoTransaction);
         assert_eq!(mode("BEGIN; SELECT 1; ROLLBACK;"), Mode::NoTransaction);
-        assert_eq!(
-            mode("BEGIN; SAVEPOINT s; ROLLBACK TO SAVEPOINT s; COMMIT;"),
-            Mode::NoTransaction
-        );
+        assert_eq!(mode("BEGIN; SAVEPOINT s; ROLLBACK TO SAVEPOINT s; COMMIT;"), Mode::NoTransaction);
         assert_eq!(mode("DO $$ BEGIN PERFORM 1; END $$;"), Mode::Transaction);
     }
 
@@ -374,38 +286,17 @@ mod tests {
 
     #[test]
     fn directives_force_the_mode() {
-        assert_eq!(
-            mode("-- drydock: no-transaction\nCREATE TABLE a (id int);"),
-            Mode::NoTransaction
-        );
-        assert_eq!(
-            mode("--drydock:transaction\r\nCREATE TABLE a (id int);"),
-            Mode::Transaction
-        );
+        assert_eq!(mode("-- drydock: no-transaction\nCREATE TABLE a (id int);"), Mode::NoTransaction);
+        assert_eq!(mode("--drydock:transaction\r\nCREATE TABLE a (id int);"), Mode::Transaction);
         let err = classify("-- drydock: transaction\nBEGIN; SELECT 1; COMMIT;", PG15).unwrap_err();
-        assert_eq!(
-            err,
-            ScriptError::DirectiveConflict {
-                line: 2,
-                statement: "BEGIN".into()
-            }
-        );
-        assert!(matches!(
-            classify("-- drydock: nope\n", PG15),
-            Err(ScriptError::UnknownDirective { .. })
-        ));
+        assert_eq!(err, ScriptError::DirectiveConflict { line: 2, statement: "BEGIN".into() });
+        assert!(matches!(classify("-- drydock: nope\n", PG15), Err(ScriptError::UnknownDirective { .. })));
         // Only the first line counts.
-        assert_eq!(
-            mode("SELECT 1;\n-- drydock: no-transaction\n"),
-            Mode::Transaction
-        );
+        assert_eq!(mode("SELECT 1;\n-- drydock: no-transaction\n"), Mode::Transaction);
     }
 
     #[test]
     fn unterminated_scripts_are_refused() {
-        assert!(matches!(
-            classify("SELECT 'x", PG15),
-            Err(ScriptError::Lex(_))
-        ));
+        assert!(matches!(classify("SELECT 'x", PG15), Err(ScriptError::Lex(_))));
     }
 }

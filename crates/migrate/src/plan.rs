@@ -41,9 +41,7 @@ pub async fn read_history(client: &Client, local: Vec<Migration>) -> Result<Hist
     let schema: Option<String> = row.get(0);
     let schema = schema.ok_or_else(|| MigrateError::Database {
         doing: "find the connection's schema".into(),
-        reason:
-            "search_path names no existing schema: create it, or set `?schema=` in DATABASE_URL"
-                .into(),
+        reason: "search_path names no existing schema: create it, or set `?schema=` in DATABASE_URL".into(),
     })?;
     let ledger_exists: bool = row.get(2);
     let (rows, schema_objects) = if ledger_exists {
@@ -51,14 +49,7 @@ pub async fn read_history(client: &Client, local: Vec<Migration>) -> Result<Hist
     } else {
         (Vec::new(), count_objects(client, &schema).await?)
     };
-    Ok(History {
-        schema,
-        server_version_num: row.get(1),
-        ledger_exists,
-        schema_objects,
-        rows,
-        local,
-    })
+    Ok(History { schema, server_version_num: row.get(1), ledger_exists, schema_objects, rows, local })
 }
 
 async fn count_objects(client: &Client, schema: &str) -> Result<i64, MigrateError> {
@@ -99,78 +90,40 @@ impl Status {
 pub fn status(history: &History) -> Status {
     let mut problems = Vec::new();
     if !history.ledger_exists && history.schema_objects > 0 {
-        problems.push(Problem::NotEmpty {
-            schema: history.schema.clone(),
-            objects: history.schema_objects,
-        });
+        problems.push(Problem::NotEmpty { schema: history.schema.clone(), objects: history.schema_objects });
     }
     for row in history.rows.iter().filter(|r| r.is_failed()) {
-        problems.push(Problem::Failed {
-            name: row.migration_name.clone(),
-            logs: row.logs.clone(),
-        });
+        problems.push(Problem::Failed { name: row.migration_name.clone(), logs: row.logs.clone() });
     }
     let local: BTreeSet<&str> = history.local.iter().map(|m| m.name.as_str()).collect();
-    let live: BTreeSet<&str> = history
-        .rows
-        .iter()
-        .filter(|r| r.rolled_back_at.is_none())
-        .map(|r| r.migration_name.as_str())
-        .collect();
+    let live: BTreeSet<&str> =
+        history.rows.iter().filter(|r| r.rolled_back_at.is_none()).map(|r| r.migration_name.as_str()).collect();
     let applied_rows: Vec<&LedgerRow> = history.rows.iter().filter(|r| r.is_applied()).collect();
     let mut applied = Vec::new();
     for m in &history.local {
-        let rows: Vec<&&LedgerRow> = applied_rows
-            .iter()
-            .filter(|r| r.migration_name == m.name)
-            .collect();
+        let rows: Vec<&&LedgerRow> = applied_rows.iter().filter(|r| r.migration_name == m.name).collect();
         if rows.is_empty() {
             continue;
         }
         applied.push(m.name.clone());
         if !rows.iter().any(|r| m.matches_checksum(&r.checksum)) {
-            problems.push(Problem::Drift {
-                name: m.name.clone(),
-                path: m.path.clone(),
-            });
+            problems.push(Problem::Drift { name: m.name.clone(), path: m.path.clone() });
         }
     }
-    let missing: BTreeSet<&str> = applied_rows
-        .iter()
-        .map(|r| r.migration_name.as_str())
-        .filter(|n| !local.contains(n))
-        .collect();
+    let missing: BTreeSet<&str> =
+        applied_rows.iter().map(|r| r.migration_name.as_str()).filter(|n| !local.contains(n)).collect();
     for name in missing {
-        problems.push(Problem::Missing {
-            name: name.to_owned(),
-        });
+        problems.push(Problem::Missing { name: name.to_owned() });
     }
-    let pending: Vec<Migration> = history
-        .local
-        .iter()
-        .filter(|m| !live.contains(m.name.as_str()))
-        .cloned()
-        .collect();
-    if let Some(latest) = applied_rows
-        .iter()
-        .map(|r| r.migration_name.as_str())
-        .max_by(|a, b| a.as_bytes().cmp(b.as_bytes()))
+    let pending: Vec<Migration> = history.local.iter().filter(|m| !live.contains(m.name.as_str())).cloned().collect();
+    if let Some(latest) =
+        applied_rows.iter().map(|r| r.migration_name.as_str()).max_by(|a, b| a.as_bytes().cmp(b.as_bytes()))
     {
-        for m in pending
-            .iter()
-            .filter(|m| m.name.as_bytes() < latest.as_bytes())
-        {
-            problems.push(Problem::OutOfOrder {
-                name: m.name.clone(),
-                latest_applied: latest.to_owned(),
-            });
+        for m in pending.iter().filter(|m| m.name.as_bytes() < latest.as_bytes()) {
+            problems.push(Problem::OutOfOrder { name: m.name.clone(), latest_applied: latest.to_owned() });
         }
     }
-    Status {
-        applied,
-        pending,
-        problems,
-    }
+    Status { applied, pending, problems }
 }
 
 /// Which problems a deploy may accept (each an explicit flag).
@@ -231,29 +184,15 @@ pub fn plan(history: &History, options: &Options) -> Result<Plan, MigrateError> 
         match classify(&m.script, history.server_version_num) {
             Ok(c) => {
                 let findings = lint(&m);
-                pending.push(Pending {
-                    migration: m,
-                    mode: c.mode,
-                    reason: c.reason,
-                    findings,
-                });
+                pending.push(Pending { migration: m, mode: c.mode, reason: c.reason, findings });
             }
-            Err(error) => refused.push(Problem::Script {
-                name: m.name.clone(),
-                path: m.path.clone(),
-                error,
-            }),
+            Err(error) => refused.push(Problem::Script { name: m.name.clone(), path: m.path.clone(), error }),
         }
     }
     if !refused.is_empty() {
         return Err(MigrateError::Refused(refused));
     }
-    Ok(Plan {
-        schema: history.schema.clone(),
-        ledger_exists: history.ledger_exists,
-        pending,
-        accepted,
-    })
+    Ok(Plan { schema: history.schema.clone(), ledger_exists: history.ledger_exists, pending, accepted })
 }
 
 #[cfg(test)]
@@ -283,10 +222,7 @@ mod tests {
             ledger_exists: true,
             schema_objects: 0,
             rows,
-            local: local
-                .iter()
-                .map(|(n, s)| Migration::from_script(n, s))
-                .collect(),
+            local: local.iter().map(|(n, s)| Migration::from_script(n, s)).collect(),
         }
     }
 
@@ -294,45 +230,22 @@ mod tests {
     fn pending_is_what_has_no_live_row() {
         let a = Migration::from_script("1_a", "SELECT 1;");
         let h = history(
-            &[
-                ("1_a", "SELECT 1;"),
-                ("2_b", "SELECT 2;"),
-                ("3_c", "SELECT 3;"),
-            ],
-            vec![
-                row("1_a", &a.checksum, true, false),
-                row("2_b", "x", false, true),
-            ],
+            &[("1_a", "SELECT 1;"), ("2_b", "SELECT 2;"), ("3_c", "SELECT 3;")],
+            vec![row("1_a", &a.checksum, true, false), row("2_b", "x", false, true)],
         );
         let s = status(&h);
         assert_eq!(s.applied, vec!["1_a"]);
-        assert_eq!(
-            s.pending
-                .iter()
-                .map(|m| m.name.as_str())
-                .collect::<Vec<_>>(),
-            vec!["2_b", "3_c"]
-        );
+        assert_eq!(s.pending.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(), vec!["2_b", "3_c"]);
         assert!(s.problems.is_empty());
     }
 
     #[test]
     fn every_problem_is_reported_at_once() {
         let h = history(
-            &[
-                ("1_a", "SELECT 1;"),
-                ("2_b", "SELECT 2;"),
-                ("4_d", "SELECT 'x"),
-            ],
-            vec![
-                row("1_a", "changed", true, false),
-                row("3_c", "x", true, false),
-                row("5_e", "x", false, false),
-            ],
+            &[("1_a", "SELECT 1;"), ("2_b", "SELECT 2;"), ("4_d", "SELECT 'x")],
+            vec![row("1_a", "changed", true, false), row("3_c", "x", true, false), row("5_e", "x", false, false)],
         );
-        let Err(MigrateError::Refused(problems)) = plan(&h, &Options::default()) else {
-            panic!()
-        };
+        let Err(MigrateError::Refused(problems)) = plan(&h, &Options::default()) else { panic!() };
         assert!(matches!(&problems[0], Problem::Failed { name, .. } if name == "5_e"));
         assert!(matches!(&problems[1], Problem::Drift { name, .. } if name == "1_a"));
         assert!(matches!(&problems[2], Problem::Missing { name } if name == "3_c"));
@@ -347,16 +260,9 @@ mod tests {
     fn flags_accept_drift_missing_and_out_of_order() {
         let h = history(
             &[("1_a", "SELECT 1;"), ("2_b", "SELECT 2;")],
-            vec![
-                row("1_a", "changed", true, false),
-                row("3_c", "x", true, false),
-            ],
+            vec![row("1_a", "changed", true, false), row("3_c", "x", true, false)],
         );
-        let options = Options {
-            allow_drift: true,
-            allow_missing: true,
-            allow_out_of_order: true,
-        };
+        let options = Options { allow_drift: true, allow_missing: true, allow_out_of_order: true };
         let plan = plan(&h, &options).unwrap();
         assert_eq!(plan.accepted.len(), 3);
         assert_eq!(plan.pending[0].migration.name, "2_b");
@@ -368,16 +274,8 @@ mod tests {
         let mut h = history(&[("1_a", "SELECT 1;")], Vec::new());
         h.ledger_exists = false;
         h.schema_objects = 3;
-        let Err(MigrateError::Refused(problems)) = plan(&h, &Options::default()) else {
-            panic!()
-        };
-        assert_eq!(
-            problems,
-            vec![Problem::NotEmpty {
-                schema: "public".into(),
-                objects: 3
-            }]
-        );
+        let Err(MigrateError::Refused(problems)) = plan(&h, &Options::default()) else { panic!() };
+        assert_eq!(problems, vec![Problem::NotEmpty { schema: "public".into(), objects: 3 }]);
         h.schema_objects = 0;
         assert_eq!(plan(&h, &Options::default()).unwrap().pending.len(), 1);
     }

@@ -27,28 +27,16 @@ pub async fn resolve(
     name: &str,
     resolution: Resolution,
 ) -> Result<(), MigrateError> {
-    let refuse = |reason: String| MigrateError::Resolve {
-        name: name.to_owned(),
-        reason,
-    };
-    let failed = history
-        .rows
-        .iter()
-        .any(|r| r.migration_name == name && r.is_failed());
+    let refuse = |reason: String| MigrateError::Resolve { name: name.to_owned(), reason };
+    let failed = history.rows.iter().any(|r| r.migration_name == name && r.is_failed());
     let table = ledger::table(&history.schema);
     let sql = match resolution {
         Resolution::Applied => {
             let Some(m) = history.local.iter().find(|m| m.name == name) else {
                 return Err(refuse("there is no such folder in the migrations folder: check the name (`cargo xtask migrate status ENV` lists them)".into()));
             };
-            if history
-                .rows
-                .iter()
-                .any(|r| r.migration_name == name && r.is_applied())
-            {
-                return Err(refuse(
-                    "it is already recorded as applied (Prisma P3008)".into(),
-                ));
+            if history.rows.iter().any(|r| r.migration_name == name && r.is_applied()) {
+                return Err(refuse("it is already recorded as applied (Prisma P3008)".into()));
             }
             let mut sql = String::from("BEGIN;\n");
             if !history.ledger_exists {
@@ -66,7 +54,8 @@ pub async fn resolve(
         Resolution::RolledBack => {
             if !failed {
                 return Err(refuse(
-                    "it is not in a failed state (Prisma P3012): only a failed migration can be marked rolled back".into(),
+                    "it is not in a failed state (Prisma P3012): only a failed migration can be marked rolled back"
+                        .into(),
                 ));
             }
             format!(
@@ -77,10 +66,7 @@ pub async fn resolve(
     };
     if let Err(e) = client.batch_execute(&sql).await {
         let _ = client.batch_execute("ROLLBACK").await;
-        return Err(MigrateError::Database {
-            doing: format!("update {TABLE}"),
-            reason: crate::apply::describe(&e),
-        });
+        return Err(MigrateError::Database { doing: format!("update {TABLE}"), reason: crate::apply::describe(&e) });
     }
     Ok(())
 }

@@ -24,11 +24,7 @@ pub const APPLICATION_NAME: &str = "drydock migrate";
 pub async fn connect(url: &str) -> Result<Client, MigrateError> {
     let (url, schema) = split_prisma_params(url);
     let (client, connection) =
-        tokio_postgres::connect(&url, NoTls)
-            .await
-            .map_err(|e| MigrateError::Connect {
-                reason: e.to_string(),
-            })?;
+        tokio_postgres::connect(&url, NoTls).await.map_err(|e| MigrateError::Connect { reason: e.to_string() })?;
     tokio::spawn(async move {
         let _ = connection.await;
     });
@@ -36,34 +32,24 @@ pub async fn connect(url: &str) -> Result<Client, MigrateError> {
     if let Some(schema) = schema {
         setup.push_str(&format!("; SET search_path TO {}", quote_ident(&schema)));
     }
-    client
-        .batch_execute(&setup)
-        .await
-        .map_err(|e| MigrateError::Database {
-            doing: "set up the session".into(),
-            reason: crate::apply::describe(&e),
-        })?;
+    client.batch_execute(&setup).await.map_err(|e| MigrateError::Database {
+        doing: "set up the session".into(),
+        reason: crate::apply::describe(&e),
+    })?;
     Ok(client)
 }
 
 /// Sets `lock_timeout` and `statement_timeout` for the session.
 pub async fn configure(client: &Client, settings: &Settings) -> Result<(), MigrateError> {
-    let pairs = [
-        ("lock_timeout", &settings.lock_timeout),
-        ("statement_timeout", &settings.statement_timeout),
-    ];
+    let pairs = [("lock_timeout", &settings.lock_timeout), ("statement_timeout", &settings.statement_timeout)];
     for (name, value) in pairs {
         if let Some(value) = value {
-            client
-                .execute("SELECT set_config($1, $2, false)", &[&name, value])
-                .await
-                .map_err(|e| MigrateError::Database {
-                    doing: format!(
-                        "set {name} to `{value}` (fix `{}` in Cargo.toml)",
-                        name.replace('_', "-")
-                    ),
+            client.execute("SELECT set_config($1, $2, false)", &[&name, value]).await.map_err(|e| {
+                MigrateError::Database {
+                    doing: format!("set {name} to `{value}` (fix `{}` in Cargo.toml)", name.replace('_', "-")),
                     reason: crate::apply::describe(&e),
-                })?;
+                }
+            })?;
         }
     }
     Ok(())
@@ -75,14 +61,8 @@ pub(crate) fn split_prisma_params(url: &str) -> (String, Option<String>) {
     let Some((base, query)) = url.split_once('?') else {
         return (url.to_owned(), None);
     };
-    const PRISMA_ONLY: [&str; 6] = [
-        "schema",
-        "connection_limit",
-        "pool_timeout",
-        "pgbouncer",
-        "statement_cache_size",
-        "socket_timeout",
-    ];
+    const PRISMA_ONLY: [&str; 6] =
+        ["schema", "connection_limit", "pool_timeout", "pgbouncer", "statement_cache_size", "socket_timeout"];
     let mut schema = None;
     let mut kept = Vec::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
@@ -93,11 +73,7 @@ pub(crate) fn split_prisma_params(url: &str) -> (String, Option<String>) {
             kept.push(pair);
         }
     }
-    let url = if kept.is_empty() {
-        base.to_owned()
-    } else {
-        format!("{base}?{}", kept.join("&"))
-    };
+    let url = if kept.is_empty() { base.to_owned() } else { format!("{base}?{}", kept.join("&")) };
     (url, schema)
 }
 
@@ -137,22 +113,14 @@ mod tests {
     #[test]
     fn prisma_parameters_are_removed() {
         assert_eq!(
-            split_prisma_params(
-                "postgresql://u:p@h:5432/db?schema=app&connection_limit=5&sslmode=disable"
-            ),
-            (
-                "postgresql://u:p@h:5432/db?sslmode=disable".to_owned(),
-                Some("app".to_owned())
-            )
+            split_prisma_params("postgresql://u:p@h:5432/db?schema=app&connection_limit=5&sslmode=disable"),
+            ("postgresql://u:p@h:5432/db?sslmode=disable".to_owned(), Some("app".to_owned()))
         );
         assert_eq!(
             split_prisma_params("postgresql://h/db?schema=my%20s"),
             ("postgresql://h/db".to_owned(), Some("my s".to_owned()))
         );
-        assert_eq!(
-            split_prisma_params("host=h dbname=d"),
-            ("host=h dbname=d".to_owned(), None)
-        );
+        assert_eq!(split_prisma_params("host=h dbname=d"), ("host=h dbname=d".to_owned(), None));
     }
 
     #[test]

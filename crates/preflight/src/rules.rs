@@ -24,9 +24,21 @@ pub const DESTRUCTIVE_COMMANDS: &[(&[&str], &str, &str)] = &[
     ),
     (&["dropdb"], "`dropdb` removes a database", "remove it from the app's start-up"),
     (&["drop database"], "`DROP DATABASE` removes a database", "remove it from the app's start-up"),
-    (&["drop schema"], "`DROP SCHEMA` removes a schema and, with CASCADE, every table in it", "remove it from the app's start-up"),
-    (&["compose", "down", "-v"], "`compose down -v` removes the database volume", "use `cargo xtask deploy-prod`, which never stops the database"),
-    (&["compose", "down", "--volumes"], "`compose down --volumes` removes the database volume", "use `cargo xtask deploy-prod`"),
+    (
+        &["drop schema"],
+        "`DROP SCHEMA` removes a schema and, with CASCADE, every table in it",
+        "remove it from the app's start-up",
+    ),
+    (
+        &["compose", "down", "-v"],
+        "`compose down -v` removes the database volume",
+        "use `cargo xtask deploy-prod`, which never stops the database",
+    ),
+    (
+        &["compose", "down", "--volumes"],
+        "`compose down --volumes` removes the database volume",
+        "use `cargo xtask deploy-prod`",
+    ),
     (&["docker volume rm"], "`docker volume rm` deletes volumes, data included", "remove it"),
     (&["docker volume prune"], "`docker volume prune` deletes unused volumes, data included", "remove it"),
     (&["docker system prune", "--volumes"], "`docker system prune --volumes` deletes volumes", "remove it"),
@@ -41,7 +53,8 @@ pub fn destructive_command(line: &str) -> Option<(&'static str, &'static str)> {
     }
     // Exec forms (`CMD ["npx", "prisma", "db", "push", ...]`) and YAML lists
     // become plain words.
-    let lower: String = code.to_lowercase().chars().map(|c| if matches!(c, '[' | ']' | '"' | '\'' | ',') { ' ' } else { c }).collect();
+    let lower: String =
+        code.to_lowercase().chars().map(|c| if matches!(c, '[' | ']' | '"' | '\'' | ',') { ' ' } else { c }).collect();
     let lower = lower.split_whitespace().collect::<Vec<_>>().join(" ");
     DESTRUCTIVE_COMMANDS.iter().find_map(|(words, why, fix)| {
         let mut rest = lower.as_str();

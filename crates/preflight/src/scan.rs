@@ -44,7 +44,11 @@ pub fn scan_text(place: &str, text: &str) -> Vec<Finding> {
             None => logical.push_str(line),
         }
         if let Some((why, fix)) = destructive_command(&logical) {
-            findings.push(Finding { place: format!("{place}:{}", first + 1), why: why.to_owned(), fix: fix.to_owned() });
+            findings.push(Finding {
+                place: format!("{place}:{}", first + 1),
+                why: why.to_owned(),
+                fix: fix.to_owned(),
+            });
         }
         logical.clear();
     }
@@ -132,8 +136,12 @@ pub fn check_data_volume(db: &ServiceDefinition) -> Option<Finding> {
     });
     (!covered).then(|| Finding {
         place: format!("service `{}` volumes", db.name),
-        why: format!("the database keeps {pgdata} outside a named volume or bind mount, so its data dies with the container"),
-        fix: format!("add a named volume, e.g. `volumes: [pgdata:{pgdata}]`, and a top-level `volumes: {{pgdata: {{}}}}`"),
+        why: format!(
+            "the database keeps {pgdata} outside a named volume or bind mount, so its data dies with the container"
+        ),
+        fix: format!(
+            "add a named volume, e.g. `volumes: [pgdata:{pgdata}]`, and a top-level `volumes: {{pgdata: {{}}}}`"
+        ),
     })
 }
 

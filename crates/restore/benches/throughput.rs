@@ -33,10 +33,7 @@ fn main() {
 
 fn parent() {
     testbench::require_bench();
-    let mb: u64 = std::env::var("DRYDOCK_BENCH_MB")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1024);
+    let mb: u64 = std::env::var("DRYDOCK_BENCH_MB").ok().and_then(|v| v.parse().ok()).unwrap_or(1024);
     let stack = Stack::new("bench", Flavor::V2);
     stack.up_database();
     let rows = mb * 1024 * 1024 / 200;
@@ -120,24 +117,9 @@ fn parent() {
         last_hwm_restore(hwm);
     }
 
-    report(
-        "backup ",
-        &raw_backup,
-        &dd_backup,
-        HWM_BACKUP.with(|h| h.get()),
-    );
-    report(
-        "backup vs raw + fsync",
-        &raw_synced,
-        &dd_backup,
-        HWM_BACKUP.with(|h| h.get()),
-    );
-    report(
-        "restore",
-        &raw_restore,
-        &dd_restore,
-        HWM_RESTORE.with(|h| h.get()),
-    );
+    report("backup ", &raw_backup, &dd_backup, HWM_BACKUP.with(|h| h.get()));
+    report("backup vs raw + fsync", &raw_synced, &dd_backup, HWM_BACKUP.with(|h| h.get()));
+    report("restore", &raw_restore, &dd_restore, HWM_RESTORE.with(|h| h.get()));
 }
 
 thread_local! {
@@ -154,11 +136,7 @@ fn last_hwm_restore(kib: u64) {
 }
 
 fn report(what: &str, raw: &[(u64, Duration)], drydock: &[(u64, Duration)], hwm_kib: u64) {
-    let best = |runs: &[(u64, Duration)]| {
-        runs.iter()
-            .map(|(b, d)| *b as f64 / d.as_secs_f64())
-            .fold(0.0, f64::max)
-    };
+    let best = |runs: &[(u64, Duration)]| runs.iter().map(|(b, d)| *b as f64 / d.as_secs_f64()).fold(0.0, f64::max);
     let (raw_tp, dd_tp) = (best(raw), best(drydock));
     let mib = |bps: f64| bps / (1024.0 * 1024.0);
     let ratio = dd_tp / raw_tp;
@@ -201,17 +179,11 @@ fn child(stack: &Stack, what: &str, file: Option<&Utf8Path>) -> (u64, Duration, 
 /// The compose of the parent's stack, rebuilt from its project name.
 fn child_compose() -> Compose {
     let project = std::env::var(PROJECT).unwrap();
-    let root = Utf8Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize_utf8()
-        .unwrap();
+    let root = Utf8Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize_utf8().unwrap();
     let text = format!(
         "[workspace.metadata.deploy.environments.test]\ncompose-files = [\"demo/docker-compose.prod.yml\"]\nproject-name = \"{project}\"\ndatabase-service = \"postgres\"\napp-services = [\"api\", \"web\", \"redis\"]\n"
     );
-    let env = config::Config::parse(&root, &text)
-        .unwrap()
-        .environment("test")
-        .unwrap();
+    let env = config::Config::parse(&root, &text).unwrap().environment("test").unwrap();
     Compose::with_flavor(&env, Flavor::V2)
 }
 
@@ -229,15 +201,8 @@ fn child_backup() {
         let _ = std::fs::remove_file(format!("{}.sha256", old.path));
         let _ = std::fs::remove_file(&old.path);
     }
-    let backup =
-        backup::dump(&client, &dir, "bench", &AtomicBool::new(false), &mut |_| {}).unwrap();
-    println!(
-        "{}\t{}\t{}\t{}",
-        backup.size,
-        backup.duration.as_secs_f64(),
-        vm_hwm_kib(),
-        backup.path
-    );
+    let backup = backup::dump(&client, &dir, "bench", &AtomicBool::new(false), &mut |_| {}).unwrap();
+    println!("{}\t{}\t{}\t{}", backup.size, backup.duration.as_secs_f64(), vm_hwm_kib(), backup.path);
 }
 
 fn child_restore() {
@@ -245,8 +210,7 @@ fn child_restore() {
     let file = Utf8PathBuf::from(std::env::var(FILE).unwrap());
     let verified = backup::verify(&file).unwrap();
     let start = Instant::now();
-    let replayed =
-        restore::replay(&client, &verified, &AtomicBool::new(false), &mut |_| {}).unwrap();
+    let replayed = restore::replay(&client, &verified, &AtomicBool::new(false), &mut |_| {}).unwrap();
     let secs = start.elapsed().as_secs_f64();
     println!("{}\t{secs}\t{}\t{file}", replayed.bytes, vm_hwm_kib());
 }

@@ -23,10 +23,7 @@ pub struct Checked {
 /// `COPY` block at all (`--schema-only`) unless the database `client`
 /// reaches has no rows either: restoring it would delete them all.
 pub fn check(client: &PgClient, backup: &Verified) -> Result<Checked, RestoreError> {
-    let read_error = |e: std::io::Error| RestoreError::Read {
-        path: backup.path.to_string(),
-        detail: e.to_string(),
-    };
+    let read_error = |e: std::io::Error| RestoreError::Read { path: backup.path.to_string(), detail: e.to_string() };
     let mut file = std::fs::File::open(&backup.path).map_err(read_error)?;
     let mut filter = Filter::new();
     let mut buf = vec![0u8; 1 << 20];
@@ -37,16 +34,9 @@ pub fn check(client: &PgClient, backup: &Verified) -> Result<Checked, RestoreErr
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(read_error(e)),
         };
-        let fed = if n == 0 {
-            filter.finish(&mut discard)
-        } else {
-            filter.feed(&buf[..n], &mut discard)
-        };
+        let fed = if n == 0 { filter.finish(&mut discard) } else { filter.feed(&buf[..n], &mut discard) };
         if let Err(FilterError::Refused(r)) = fed {
-            return Err(RestoreError::Refused {
-                path: backup.path.to_string(),
-                reason: r.to_string(),
-            });
+            return Err(RestoreError::Refused { path: backup.path.to_string(), reason: r.to_string() });
         }
         if n == 0 {
             break;
@@ -55,14 +45,8 @@ pub fn check(client: &PgClient, backup: &Verified) -> Result<Checked, RestoreErr
     if filter.copy_blocks == 0 {
         let rows: u64 = table_counts(client)?.values().sum();
         if rows > 0 {
-            return Err(RestoreError::SchemaOnly {
-                path: backup.path.to_string(),
-                rows,
-            });
+            return Err(RestoreError::SchemaOnly { path: backup.path.to_string(), rows });
         }
     }
-    Ok(Checked {
-        copy_blocks: filter.copy_blocks,
-        large_object_blocks: filter.dropped_pairs,
-    })
+    Ok(Checked { copy_blocks: filter.copy_blocks, large_object_blocks: filter.dropped_pairs })
 }

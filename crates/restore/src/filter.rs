@@ -160,10 +160,7 @@ impl Filter {
     }
 
     /// The end of the file: a last line without a newline.
-    pub(crate) fn finish<E>(
-        &mut self,
-        out: &mut impl FnMut(&[u8]) -> Result<(), E>,
-    ) -> Result<(), FilterError<E>> {
+    pub(crate) fn finish<E>(&mut self, out: &mut impl FnMut(&[u8]) -> Result<(), E>) -> Result<(), FilterError<E>> {
         if !self.head.is_empty() {
             self.line += 1;
             self.decide_line(out)?;
@@ -172,10 +169,7 @@ impl Filter {
     }
 
     /// A whole line (with its newline, unless at the end of the file) is in `head`.
-    fn decide_line<E>(
-        &mut self,
-        out: &mut impl FnMut(&[u8]) -> Result<(), E>,
-    ) -> Result<(), FilterError<E>> {
+    fn decide_line<E>(&mut self, out: &mut impl FnMut(&[u8]) -> Result<(), E>) -> Result<(), FilterError<E>> {
         let line = std::mem::take(&mut self.head);
         let text = line.strip_suffix(b"\n").unwrap_or(&line);
         let decision = match self.state {
@@ -214,10 +208,7 @@ impl Filter {
     }
 
     /// The first `HEAD` bytes of a longer line are in `head`.
-    fn decide_long<E>(
-        &mut self,
-        out: &mut impl FnMut(&[u8]) -> Result<(), E>,
-    ) -> Result<(), FilterError<E>> {
+    fn decide_long<E>(&mut self, out: &mut impl FnMut(&[u8]) -> Result<(), E>) -> Result<(), FilterError<E>> {
         self.rest = Rest::Forward;
         if self.state != State::Copy {
             // A long line is neither `--`, `BEGIN;` nor `COMMIT;`.
@@ -264,10 +255,7 @@ impl Filter {
     /// Refuses top-level lines that would end or leave the transaction.
     fn check_top_level<E>(&self, text: &[u8], line: u64) -> Result<(), FilterError<E>> {
         let refuse = |what: String| Err(FilterError::Refused(Refused { line, what }));
-        let word = text
-            .split(|b| b.is_ascii_whitespace())
-            .next()
-            .unwrap_or_default();
+        let word = text.split(|b| b.is_ascii_whitespace()).next().unwrap_or_default();
         if word.starts_with(b"\\") && !ALLOWED_META.contains(&word) {
             return refuse(format!(
                 "the psql meta-command `{}` could leave the restore's transaction or change what runs",
@@ -276,10 +264,7 @@ impl Filter {
         }
         let upper = text.to_ascii_uppercase();
         if upper == b"COMMIT;" || upper == b"ROLLBACK;" {
-            return refuse(format!(
-                "`{}` would end the restore's transaction halfway",
-                String::from_utf8_lossy(text)
-            ));
+            return refuse(format!("`{}` would end the restore's transaction halfway", String::from_utf8_lossy(text)));
         }
         Ok(())
     }
@@ -314,11 +299,7 @@ mod tests {
         let whole = run(input, input.len().max(1));
         for size in [1, 2, 3, 7, 63, 64, 65, 200] {
             let cut = run(input, size);
-            assert_eq!(
-                cut.as_ref().map(|c| &c.0),
-                whole.as_ref().map(|w| &w.0),
-                "chunks of {size}"
-            );
+            assert_eq!(cut.as_ref().map(|c| &c.0), whole.as_ref().map(|w| &w.0), "chunks of {size}");
         }
         whole
     }

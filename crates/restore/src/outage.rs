@@ -29,8 +29,6 @@ pub fn with_app_stopped<T>(
         Ok(()) => work(),
         Err(e) => Err(RestoreError::Stop(e.to_string())),
     };
-    let restart = compose
-        .up(&apps, false)
-        .and_then(|()| compose.wait_healthy(apps.names(), health_timeout));
+    let restart = compose.up(&apps, false).and_then(|()| compose.wait_healthy(apps.names(), health_timeout));
     Outage { work, restart }
 }

@@ -90,22 +90,12 @@ pub fn replay(
     on_progress: &mut dyn FnMut(u64),
 ) -> Result<Replayed, RestoreError> {
     let start = Instant::now();
-    let read_error = |e: std::io::Error| RestoreError::Read {
-        path: backup.path.to_string(),
-        detail: e.to_string(),
-    };
+    let read_error = |e: std::io::Error| RestoreError::Read { path: backup.path.to_string(), detail: e.to_string() };
     let mut file = std::fs::File::open(&backup.path).map_err(read_error)?;
-    let app = format!(
-        "drydock_restore_{}_{}",
-        std::process::id(),
-        REPLAYS.fetch_add(1, Ordering::Relaxed)
-    );
+    let app = format!("drydock_restore_{}_{}", std::process::id(), REPLAYS.fetch_add(1, Ordering::Relaxed));
     let name_session = format!("SET application_name = '{app}';");
     let program = client.describe("psql");
-    let spawn_error = |e: std::io::Error| RestoreError::Spawn {
-        program: program.clone(),
-        detail: e.to_string(),
-    };
+    let spawn_error = |e: std::io::Error| RestoreError::Spawn { program: program.clone(), detail: e.to_string() };
 
     let (stdin, pipe) = os_pipe::pipe().map_err(spawn_error)?;
     let args = [
@@ -194,10 +184,7 @@ pub fn replay(
         }
     };
     let stderr = String::from_utf8_lossy(&output.stderr);
-    let replayed = Replayed {
-        bytes: sent,
-        duration: start.elapsed(),
-    };
+    let replayed = Replayed { bytes: sent, duration: start.elapsed() };
 
     // STEP 3: say what happened, and only what is known.
     if output.status.success() && complete {
@@ -206,16 +193,10 @@ pub fn replay(
     if let Some(refused) = refused {
         // The stream stopped before the refused line: it cannot commit.
         let _ = settle(client, &app);
-        return Err(RestoreError::Refused {
-            path: backup.path.to_string(),
-            reason: refused.to_string(),
-        });
+        return Err(RestoreError::Refused { path: backup.path.to_string(), reason: refused.to_string() });
     }
-    let failed = RestoreError::Failed {
-        program: program.clone(),
-        code: output.status.code(),
-        stderr: last_lines(&stderr, 12),
-    };
+    let failed =
+        RestoreError::Failed { program: program.clone(), code: output.status.code(), stderr: last_lines(&stderr, 12) };
     let interrupted = cancel.load(Ordering::Relaxed);
     // Rolled back for sure: the stream was cut before the sentinel (the
     // completion check cannot pass), or psql stopped on an error in the file
@@ -226,42 +207,29 @@ pub fn replay(
     let certain = !complete || never_began || output.status.code() == Some(3) && !interrupted;
     if certain {
         let _ = settle(client, &app);
-        return Err(if interrupted {
-            RestoreError::Interrupted
-        } else {
-            failed
-        });
+        return Err(if interrupted { RestoreError::Interrupted } else { failed });
     }
     // The client ended abnormally (a signal, a lost connection, a cancel after
     // the last byte): the server decides. Wait until the session is gone, then
     // ask for its transaction's status.
-    let unknown = |detail: String| RestoreError::Unknown {
-        program: program.clone(),
-        detail,
-    };
+    let unknown = |detail: String| RestoreError::Unknown { program: program.clone(), detail };
     settle(client, &app).map_err(unknown)?;
     let Some(txid) = txid_in(&stderr) else {
         return Err(unknown(format!("{failed}")));
     };
-    let status = client
-        .query(&format!("SELECT pg_catalog.txid_status({txid})"))
-        .map_err(|e| unknown(e.to_string()))?;
+    let status = client.query(&format!("SELECT pg_catalog.txid_status({txid})")).map_err(|e| unknown(e.to_string()))?;
     match status.trim() {
         "committed" => Ok(replayed),
         "aborted" if interrupted => Err(RestoreError::Interrupted),
         "aborted" => Err(failed),
-        other => Err(unknown(format!(
-            "its transaction {txid} is `{other}`; {failed}"
-        ))),
+        other => Err(unknown(format!("its transaction {txid} is `{other}`; {failed}"))),
     }
 }
 
 /// Waits until no session of the replay (`application_name`) remains; after
 /// 30 s, terminates what is left (an uncommitted transaction then rolls back).
 fn settle(client: &PgClient, app: &str) -> Result<(), String> {
-    let count = format!(
-        "SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE application_name = '{app}'"
-    );
+    let count = format!("SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE application_name = '{app}'");
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut terminated = false;
     loop {
@@ -270,9 +238,7 @@ fn settle(client: &PgClient, app: &str) -> Result<(), String> {
             return Ok(());
         }
         if Instant::now() > deadline {
-            return Err(format!(
-                "its database session `{app}` is still there after 60 s"
-            ));
+            return Err(format!("its database session `{app}` is still there after 60 s"));
         }
         if !terminated && Instant::now() + Duration::from_secs(30) > deadline {
             terminated = true;
@@ -288,9 +254,7 @@ fn settle(client: &PgClient, app: &str) -> Result<(), String> {
 
 /// The restore's transaction id, as the preamble reported it on stderr.
 fn txid_in(stderr: &str) -> Option<u64> {
-    stderr
-        .lines()
-        .find_map(|l| l.split_once("drydock-restore-txid ")?.1.trim().parse().ok())
+    stderr.lines().find_map(|l| l.split_once("drydock-restore-txid ")?.1.trim().parse().ok())
 }
 
 /// Rows per ordinary table of the database `client` reaches, named as
@@ -311,10 +275,8 @@ pub fn table_counts(client: &PgClient) -> Result<BTreeMap<String, u64>, RestoreE
 }
 
 fn last_lines(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text
-        .lines()
-        .filter(|l| !l.trim().is_empty() && !l.contains("drydock-restore-txid"))
-        .collect();
+    let lines: Vec<&str> =
+        text.lines().filter(|l| !l.trim().is_empty() && !l.contains("drydock-restore-txid")).collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 

@@ -33,58 +33,33 @@ pub struct RestoreTest {
 impl RestoreTest {
     /// Tables whose restored rows differ from the backup's.
     pub fn mismatches(&self) -> Vec<&TableCount> {
-        self.tables
-            .iter()
-            .filter(|t| t.restored != Some(t.in_file))
-            .collect()
+        self.tables.iter().filter(|t| t.restored != Some(t.in_file)).collect()
     }
 }
 
 /// Creates a scratch database on the server `client` reaches, replays the
 /// backup into it, compares each table's rows with the backup's `COPY`
 /// blocks, and drops the scratch database, whatever happened.
-pub fn restore_test(
-    client: &PgClient,
-    backup: &Verified,
-    cancel: &AtomicBool,
-) -> Result<RestoreTest, RestoreError> {
+pub fn restore_test(client: &PgClient, backup: &Verified, cancel: &AtomicBool) -> Result<RestoreTest, RestoreError> {
     let start = Instant::now();
-    let in_file = backup::copy_row_counts(&backup.path).map_err(|e| RestoreError::Read {
-        path: backup.path.to_string(),
-        detail: e.to_string(),
-    })?;
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis();
+    let in_file = backup::copy_row_counts(&backup.path)
+        .map_err(|e| RestoreError::Read { path: backup.path.to_string(), detail: e.to_string() })?;
+    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis();
     let database = format!("drydock_restore_test_{}_{stamp}", std::process::id());
     client.query(&format!("CREATE DATABASE {database}"))?;
     let scratch = client.with_dbname(&database);
-    let restored =
-        replay(&scratch, backup, cancel, &mut |_| {}).and_then(|_| table_counts(&scratch));
+    let restored = replay(&scratch, backup, cancel, &mut |_| {}).and_then(|_| table_counts(&scratch));
     // FORCE: a session the failed replay left behind must not keep it alive.
     let dropped = client.query(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"));
     let restored = match (restored, dropped) {
         (restored, Err(e)) => {
-            return Err(RestoreError::ScratchLeft {
-                database,
-                drop: e.to_string(),
-                work: restored.err().map(Box::new),
-            })
+            return Err(RestoreError::ScratchLeft { database, drop: e.to_string(), work: restored.err().map(Box::new) })
         }
         (restored, Ok(_)) => restored?,
     };
     let tables = in_file
         .into_iter()
-        .map(|(table, rows)| TableCount {
-            restored: restored.get(&table).copied(),
-            table,
-            in_file: rows,
-        })
+        .map(|(table, rows)| TableCount { restored: restored.get(&table).copied(), table, in_file: rows })
         .collect();
-    Ok(RestoreTest {
-        database,
-        tables,
-        duration: start.elapsed(),
-    })
+    Ok(RestoreTest { database, tables, duration: start.elapsed() })
 }

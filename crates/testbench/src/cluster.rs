@@ -58,28 +58,16 @@ impl Cluster {
     /// Creates and starts a new cluster (about two seconds).
     pub fn start(durability: Durability) -> Result<Cluster, String> {
         let bin = pg_bin()?;
-        let as_postgres = std::fs::metadata("/proc/self")
-            .map(|m| m.uid() == 0)
-            .unwrap_or(false);
+        let as_postgres = std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("drydock-pg-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        let cluster = Cluster {
-            dir,
-            bin,
-            port: 0,
-            as_postgres,
-        };
+        std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let cluster = Cluster { dir, bin, port: 0, as_postgres };
         if as_postgres {
             let (uid, gid) = postgres_ids()?;
-            std::os::unix::fs::chown(&cluster.dir, Some(uid), Some(gid)).map_err(|e| {
-                format!(
-                    "cannot hand {} to the postgres user: {e}",
-                    cluster.dir.display()
-                )
-            })?;
+            std::os::unix::fs::chown(&cluster.dir, Some(uid), Some(gid))
+                .map_err(|e| format!("cannot hand {} to the postgres user: {e}", cluster.dir.display()))?;
         }
         let data = cluster.data();
         cluster.run(
@@ -109,10 +97,7 @@ impl Cluster {
         let mut last_error = String::new();
         for _ in 0..5 {
             cluster.port = free_port()?;
-            append(
-                &data.join("postgresql.conf"),
-                &format!("port = {}\n", cluster.port),
-            )?;
+            append(&data.join("postgresql.conf"), &format!("port = {}\n", cluster.port))?;
             let log = cluster.dir.join("server.log");
             match cluster.run(
                 cluster.tool("pg_ctl"),
@@ -129,16 +114,10 @@ impl Cluster {
                 true,
             ) {
                 Ok(()) => return Ok(cluster),
-                Err(e) => {
-                    last_error =
-                        format!("{e}\n{}", std::fs::read_to_string(&log).unwrap_or_default())
-                }
+                Err(e) => last_error = format!("{e}\n{}", std::fs::read_to_string(&log).unwrap_or_default()),
             }
         }
-        Err(format!(
-            "cannot start a PostgreSQL cluster in {}: {last_error}",
-            cluster.dir.display()
-        ))
+        Err(format!("cannot start a PostgreSQL cluster in {}: {last_error}", cluster.dir.display()))
     }
 
     /// The TCP port on 127.0.0.1.
@@ -180,10 +159,7 @@ impl Cluster {
             false,
         )
         .unwrap_or_else(|e| panic!("{e}"));
-        Database {
-            url: self.url_of(&name),
-            name,
-        }
+        Database { url: self.url_of(&name), name }
     }
 
     fn data(&self) -> PathBuf {
@@ -192,20 +168,11 @@ impl Cluster {
 
     /// Runs `program args`, as `postgres` if `as_postgres` and we are root;
     /// stderr goes into the error.
-    fn run(
-        &self,
-        program: impl AsRef<Path>,
-        args: &[&std::ffi::OsStr],
-        as_postgres: bool,
-    ) -> Result<(), String> {
+    fn run(&self, program: impl AsRef<Path>, args: &[&std::ffi::OsStr], as_postgres: bool) -> Result<(), String> {
         let program = program.as_ref();
         let expr = if as_postgres && self.as_postgres {
-            let mut all: Vec<&std::ffi::OsStr> = vec![
-                "-u".as_ref(),
-                "postgres".as_ref(),
-                "--".as_ref(),
-                program.as_os_str(),
-            ];
+            let mut all: Vec<&std::ffi::OsStr> =
+                vec!["-u".as_ref(), "postgres".as_ref(), "--".as_ref(), program.as_os_str()];
             all.extend_from_slice(args);
             duct::cmd("runuser", all)
         } else {
@@ -220,11 +187,7 @@ impl Cluster {
         if out.status.success() {
             Ok(())
         } else {
-            Err(format!(
-                "{} failed: {}",
-                program.display(),
-                String::from_utf8_lossy(&out.stderr).trim()
-            ))
+            Err(format!("{} failed: {}", program.display(), String::from_utf8_lossy(&out.stderr).trim()))
         }
     }
 }
@@ -235,14 +198,7 @@ impl Drop for Cluster {
             let data = self.data();
             let _ = self.run(
                 self.tool("pg_ctl"),
-                &[
-                    "-D".as_ref(),
-                    data.as_os_str(),
-                    "-m".as_ref(),
-                    "immediate".as_ref(),
-                    "-w".as_ref(),
-                    "stop".as_ref(),
-                ],
+                &["-D".as_ref(), data.as_os_str(), "-m".as_ref(), "immediate".as_ref(), "-w".as_ref(), "stop".as_ref()],
                 true,
             );
         }
@@ -273,26 +229,18 @@ fn pg_bin() -> Result<PathBuf, String> {
 
 /// Uid and gid of the `postgres` user, from `/etc/passwd`.
 fn postgres_ids() -> Result<(u32, u32), String> {
-    let passwd = std::fs::read_to_string("/etc/passwd")
-        .map_err(|e| format!("cannot read /etc/passwd: {e}"))?;
+    let passwd = std::fs::read_to_string("/etc/passwd").map_err(|e| format!("cannot read /etc/passwd: {e}"))?;
     passwd
         .lines()
         .map(|l| l.split(':').collect::<Vec<_>>())
         .find(|f| f.first() == Some(&"postgres") && f.len() > 3)
         .and_then(|f| Some((f[2].parse().ok()?, f[3].parse().ok()?)))
-        .ok_or_else(|| {
-            "there is no `postgres` user to run the server as root: `apt-get install postgresql`"
-                .to_owned()
-        })
+        .ok_or_else(|| "there is no `postgres` user to run the server as root: `apt-get install postgresql`".to_owned())
 }
 
 fn free_port() -> Result<u16, String> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")
-        .map_err(|e| format!("cannot find a free port: {e}"))?;
-    listener
-        .local_addr()
-        .map(|a| a.port())
-        .map_err(|e| format!("cannot find a free port: {e}"))
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| format!("cannot find a free port: {e}"))?;
+    listener.local_addr().map(|a| a.port()).map_err(|e| format!("cannot find a free port: {e}"))
 }
 
 fn append(path: &Path, text: &str) -> Result<(), String> {
@@ -301,6 +249,5 @@ fn append(path: &Path, text: &str) -> Result<(), String> {
         .append(true)
         .open(path)
         .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-    file.write_all(text.as_bytes())
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+    file.write_all(text.as_bytes()).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }

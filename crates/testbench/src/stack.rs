@@ -70,9 +70,16 @@ impl Stack {
         Stack::build_in(unique_project(tag), flavor, workspace_root(), dir, settings)
     }
 
-    fn build_in(project: String, flavor: Flavor, root: Utf8PathBuf, dir: Option<Utf8PathBuf>, settings: &[&str]) -> Stack {
+    fn build_in(
+        project: String,
+        flavor: Flavor,
+        root: Utf8PathBuf,
+        dir: Option<Utf8PathBuf>,
+        settings: &[&str],
+    ) -> Stack {
         require_bench();
-        let backups = Utf8PathBuf::from_path_buf(std::env::temp_dir()).unwrap().join(format!("drydock-{project}-backups"));
+        let backups =
+            Utf8PathBuf::from_path_buf(std::env::temp_dir()).unwrap().join(format!("drydock-{project}-backups"));
         let text = format!(
             r#"
 [workspace.metadata.deploy]
@@ -140,13 +147,28 @@ health-timeout = 60
     /// Like [`Stack::psql`] in another database of the same server.
     pub fn psql_db(&self, db: &str, sql: &str) -> String {
         let id = self.db_container();
-        let out = duct::cmd!("docker", "exec", "-i", id, "psql", "-U", "demo", "-d", db, "-v", "ON_ERROR_STOP=1", "-X", "-q", "-At")
-            .stdin_bytes(sql.as_bytes().to_vec())
-            .stderr_to_stdout()
-            .stdout_capture()
-            .unchecked()
-            .run()
-            .expect("docker exec psql");
+        let out = duct::cmd!(
+            "docker",
+            "exec",
+            "-i",
+            id,
+            "psql",
+            "-U",
+            "demo",
+            "-d",
+            db,
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-X",
+            "-q",
+            "-At"
+        )
+        .stdin_bytes(sql.as_bytes().to_vec())
+        .stderr_to_stdout()
+        .stdout_capture()
+        .unchecked()
+        .run()
+        .expect("docker exec psql");
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         assert!(out.status.success(), "psql failed: {text}\nSQL: {sql}");
         text.trim_end().to_owned()
@@ -219,7 +241,9 @@ impl Drop for Stack {
 
 fn unique_project(tag: &str) -> String {
     let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-    format!("ddt-{tag}-{}-{n}", std::process::id()).to_lowercase().replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "-")
+    format!("ddt-{tag}-{}-{n}", std::process::id())
+        .to_lowercase()
+        .replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "-")
 }
 
 fn copy_dir(from: &Utf8Path, to: &Utf8Path) {

@@ -28,9 +28,10 @@ fn add_migration(stack: &Stack, name: &str, sql: &str) {
 /// returned function gives the Unix time (s) of its `stop` event.
 fn watch_stop(id: &str) -> impl FnOnce() -> f64 {
     use std::io::BufRead;
-    let reader = duct::cmd!("docker", "events", "--filter", format!("container={id}"), "--format", "{{.Status}} {{.TimeNano}}")
-        .reader()
-        .unwrap();
+    let reader =
+        duct::cmd!("docker", "events", "--filter", format!("container={id}"), "--format", "{{.Status}} {{.TimeNano}}")
+            .reader()
+            .unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in std::io::BufReader::new(&reader).lines().map_while(Result::ok) {
@@ -47,7 +48,11 @@ fn watch_stop(id: &str) -> impl FnOnce() -> f64 {
 #[test]
 fn full_deploy_keeps_the_database_and_applies_migrations() {
     let stack = deployed("full", |_| {});
-    add_migration(&stack, "20260301000000_add_user_role", "ALTER TABLE \"User\" ADD COLUMN \"role\" TEXT NOT NULL DEFAULT 'member';\n");
+    add_migration(
+        &stack,
+        "20260301000000_add_user_role",
+        "ALTER TABLE \"User\" ADD COLUMN \"role\" TEXT NOT NULL DEFAULT 'member';\n",
+    );
     let db_before = stack.db_identity();
     let api_before = stack.compose.container_ids("api").unwrap();
     let backups_before = backup_files(&stack);
@@ -56,9 +61,15 @@ fn full_deploy_keeps_the_database_and_applies_migrations() {
     run_on(&ctx(), &stack, &DEPLOY, options()).expect("deploy");
 
     assert_eq!(stack.db_identity(), db_before, "the database container was stopped or recreated");
-    assert_eq!(stack.psql(r#"SELECT string_agg(email || ':' || role, ',' ORDER BY id) FROM "User""#), "a@example.com:member,b@example.com:member");
+    assert_eq!(
+        stack.psql(r#"SELECT string_agg(email || ':' || role, ',' ORDER BY id) FROM "User""#),
+        "a@example.com:member,b@example.com:member"
+    );
     assert_ne!(stack.compose.container_ids("api").unwrap(), api_before, "the api container is not new");
-    assert_eq!(stack.psql("SELECT count(*) FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL"), "3");
+    assert_eq!(
+        stack.psql("SELECT count(*) FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL"),
+        "3"
+    );
     // The backup was complete on disk before the first app container stopped.
     let new: Vec<_> = backup_files(&stack).into_iter().filter(|b| !backups_before.contains(b)).collect();
     assert_eq!(new.len(), 1, "{new:?}");
@@ -73,7 +84,11 @@ fn destructive_dockerfile_is_refused_and_nothing_changes() {
         let dockerfile = root.join("demo/api/Dockerfile");
         let text = std::fs::read_to_string(&dockerfile).unwrap();
         // The seed's mistake: the API pushes the schema at every start.
-        std::fs::write(&dockerfile, format!("{text}CMD [\"sh\", \"-c\", \"npx prisma db push --accept-data-loss && node dist/main.js\"]\n")).unwrap();
+        std::fs::write(
+            &dockerfile,
+            format!("{text}CMD [\"sh\", \"-c\", \"npx prisma db push --accept-data-loss && node dist/main.js\"]\n"),
+        )
+        .unwrap();
     });
     stack.up();
     let before = identities(&stack);
@@ -104,7 +119,8 @@ fn a_second_deploy_is_refused_or_waits() {
     stack.up();
     std::fs::create_dir_all(stack.backups()).unwrap();
     let url = stack.compose.database_url().unwrap();
-    let held = deploylock::acquire(&url, stack.backups(), "test", "cargo xtask deploy-test (other)", Duration::ZERO).unwrap();
+    let held =
+        deploylock::acquire(&url, stack.backups(), "test", "cargo xtask deploy-test (other)", Duration::ZERO).unwrap();
     let before = identities(&stack);
     let msg = format!("{:#}", run_on(&ctx(), &stack, &DEPLOY, options()).unwrap_err());
     assert!(msg.contains("another deploy of test is running") && msg.contains("deploy-test (other)"), "{msg}");
@@ -123,7 +139,11 @@ fn a_second_deploy_is_refused_or_waits() {
 #[test]
 fn failing_migration_leaves_data_and_app_running() {
     let stack = deployed("badmig", |_| {});
-    add_migration(&stack, "20260301000000_broken", "CREATE TABLE half_done (id int);\nINSERT INTO half_done VALUES (1);\nSELECT 1/0;\n");
+    add_migration(
+        &stack,
+        "20260301000000_broken",
+        "CREATE TABLE half_done (id int);\nINSERT INTO half_done VALUES (1);\nSELECT 1/0;\n",
+    );
     let users = stack.psql(r#"SELECT string_agg(email, ',' ORDER BY id) FROM "User""#);
     let msg = format!("{:#}", run_on(&ctx(), &stack, &DEPLOY, options()).unwrap_err());
     assert!(msg.contains("cargo xtask restore"), "no restore command: {msg}");
@@ -138,7 +158,11 @@ fn release_that_never_gets_healthy_is_rolled_back() {
     let stack = deployed("rollback", |_| {});
     let old_image = stack.compose.containers("api").unwrap()[0].image_id.clone();
     // The new release's image never becomes healthy.
-    std::fs::write(stack.env.root.join("demo/api/entrypoint.sh"), "#!/bin/sh\ntrap 'exit 0' TERM\nwhile :; do sleep 1; done\n").unwrap();
+    std::fs::write(
+        stack.env.root.join("demo/api/entrypoint.sh"),
+        "#!/bin/sh\ntrap 'exit 0' TERM\nwhile :; do sleep 1; done\n",
+    )
+    .unwrap();
     let msg = format!("{:#}", run_on(&ctx(), &stack, &DEPLOY, options()).unwrap_err());
     assert!(msg.contains("previous images were restored"), "{msg}");
     let api = stack.compose.containers("api").unwrap();

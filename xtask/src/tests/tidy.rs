@@ -43,7 +43,12 @@ fn library_crates_never_print() {
                 continue;
             }
             for banned in ["println!(", "eprintln!(", "print!(", "eprint!(", "dbg!("] {
-                assert!(!code.contains(banned), "{}:{}: library crates return values; the xtask prints", file.display(), i + 1);
+                assert!(
+                    !code.contains(banned),
+                    "{}:{}: library crates return values; the xtask prints",
+                    file.display(),
+                    i + 1
+                );
             }
         }
     }
@@ -86,4 +91,15 @@ fn every_task_is_in_the_readme() {
 fn backups_never_enter_git() {
     let gitignore = std::fs::read_to_string(crate::context::workspace_root().join(".gitignore")).unwrap();
     assert!(gitignore.lines().any(|l| l.trim() == "/backups/*"), ".gitignore must keep dumps out of git");
+}
+
+#[test]
+fn code_is_formatted() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = std::process::Command::new(cargo)
+        .args(["fmt", "--all", "--", "--check"])
+        .current_dir(crate::context::workspace_root())
+        .output()
+        .expect("cargo fmt runs");
+    assert!(out.status.success(), "run `cargo fmt --all`:\n{}", String::from_utf8_lossy(&out.stdout));
 }

@@ -40,13 +40,7 @@ pub fn seeded(tag: &str) -> Stack {
 /// A backup of the stack's database into its backups folder.
 pub fn dump(stack: &Stack) -> Result<Backup, BackupError> {
     let client = PgClient::container(&stack.compose).expect("client");
-    backup::dump(
-        &client,
-        stack.backups(),
-        "test",
-        &AtomicBool::new(false),
-        &mut |_| {},
-    )
+    backup::dump(&client, stack.backups(), "test", &AtomicBool::new(false), &mut |_| {})
 }
 
 /// Every file in a folder (names), sorted; empty when the folder is missing.
@@ -75,25 +69,11 @@ pub fn table_checksums(stack: &Stack, db: &str) -> String {
 pub fn replay_into_new_database(stack: &Stack, file: &Utf8Path, db: &str) {
     stack.psql(&format!("CREATE DATABASE {db}"));
     let id = stack.db_container();
-    duct::cmd!(
-        "docker",
-        "exec",
-        "-i",
-        id,
-        "psql",
-        "-U",
-        "demo",
-        "-d",
-        db,
-        "-v",
-        "ON_ERROR_STOP=1",
-        "-X",
-        "-q"
-    )
-    .stdin_path(file)
-    .stdout_null()
-    .run()
-    .expect("replay into the scratch database");
+    duct::cmd!("docker", "exec", "-i", id, "psql", "-U", "demo", "-d", db, "-v", "ON_ERROR_STOP=1", "-X", "-q")
+        .stdin_path(file)
+        .stdout_null()
+        .run()
+        .expect("replay into the scratch database");
 }
 
 /// A scratch folder removed on drop.

@@ -46,10 +46,7 @@ fn prune_deletes_exactly_the_oldest_matching_files() {
     expected.sort();
     assert_eq!(files(&dir.0), expected);
 
-    assert!(
-        backup::prune(&dir.0, "prod", 2).unwrap().is_empty(),
-        "nothing more to delete"
-    );
+    assert!(backup::prune(&dir.0, "prod", 2).unwrap().is_empty(), "nothing more to delete");
     assert_eq!(backup::prune(&dir.0, "prod", 0), Err(BackupError::KeepZero));
     assert_eq!(backup::prune(&dir.0, "prod", 1).unwrap().len(), 1);
     assert!(dir.0.join(ours[3]).exists(), "the newest is never deleted");
@@ -67,22 +64,10 @@ fn list_is_newest_first_and_per_environment() {
         std::fs::write(dir.0.join(name), "x").unwrap();
     }
     let names = |env| -> Vec<String> {
-        backup::list(&dir.0, env)
-            .unwrap()
-            .into_iter()
-            .map(|b| b.path.file_name().unwrap().to_owned())
-            .collect()
+        backup::list(&dir.0, env).unwrap().into_iter().map(|b| b.path.file_name().unwrap().to_owned()).collect()
     };
-    assert_eq!(
-        names(Some("prod")),
-        vec![
-            "backup_prod_20250102_000000.sql",
-            "backup_prod_20250101_000000.sql"
-        ]
-    );
+    assert_eq!(names(Some("prod")), vec!["backup_prod_20250102_000000.sql", "backup_prod_20250101_000000.sql"]);
     assert_eq!(names(None)[0], "backup_dev_20250103_000000.sql");
     assert_eq!(names(None).len(), 3);
-    assert!(backup::list(&dir.0.join("missing"), None)
-        .unwrap()
-        .is_empty());
+    assert!(backup::list(&dir.0.join("missing"), None).unwrap().is_empty());
 }

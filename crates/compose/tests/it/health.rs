@@ -10,7 +10,8 @@ fn never_healthy_times_out_with_logs(flavor: Flavor) {
         // The api never creates its health file: health stays "starting".
         let compose = root.join("demo/docker-compose.prod.yml");
         let text = std::fs::read_to_string(&compose).unwrap();
-        let text = text.replace("DATABASE_HOST: postgres", "DATABASE_HOST: postgres\n      API_NEVER_HEALTHY: \"1\"")
+        let text = text
+            .replace("DATABASE_HOST: postgres", "DATABASE_HOST: postgres\n      API_NEVER_HEALTHY: \"1\"")
             .replace("retries: 5", "retries: 1000");
         std::fs::write(&compose, text).unwrap();
     });
@@ -26,7 +27,11 @@ fn never_healthy_times_out_with_logs(flavor: Flavor) {
 
 fn exited_container_fails_at_once(flavor: Flavor) {
     let stack = Stack::with_demo_copy("exited", flavor, |root| {
-        std::fs::write(root.join("demo/web/entrypoint.sh"), "#!/bin/sh\necho 'web: missing config, giving up' >&2\nexit 3\n").unwrap();
+        std::fs::write(
+            root.join("demo/web/entrypoint.sh"),
+            "#!/bin/sh\necho 'web: missing config, giving up' >&2\nexit 3\n",
+        )
+        .unwrap();
     });
     stack.raw_compose(&["up", "-d", "--build", "web"]).stdout_null().stderr_null().run().unwrap();
     std::thread::sleep(Duration::from_secs(1));

@@ -16,7 +16,10 @@ fn stopped_and_absent_states_read_right(flavor: Flavor) {
     assert!(!state("web").is_ready());
     assert_eq!(state("api").health.as_deref(), Some("healthy"));
     assert_eq!(state("postgres").status, "running");
-    assert!(state("postgres").mounts.iter().any(|(kind, _, dest)| kind == "volume" && dest == "/var/lib/postgresql/data"));
+    assert!(state("postgres")
+        .mounts
+        .iter()
+        .any(|(kind, _, dest)| kind == "volume" && dest == "/var/lib/postgresql/data"));
 }
 
 #[test]

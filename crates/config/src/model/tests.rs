@@ -122,7 +122,8 @@ fn app_services_subset_never_admits_other_names() {
 #[test]
 fn a_health_timeout_too_short_to_start_anything_is_refused() {
     let root = Root::new("health");
-    let text = GOOD.replace("app-services = [\"api\", \"web\"]", "app-services = [\"api\", \"web\"]\nhealth-timeout = 1");
+    let text =
+        GOOD.replace("app-services = [\"api\", \"web\"]", "app-services = [\"api\", \"web\"]\nhealth-timeout = 1");
     let err = Config::parse(&root.0, &text).unwrap().environment("prod").unwrap_err();
     assert!(err.to_string().contains("health-timeout"), "{err}");
 }

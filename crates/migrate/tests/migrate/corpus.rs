@@ -18,8 +18,7 @@ use crate::support::deploy;
 pub fn corpus() -> Option<Utf8PathBuf> {
     let dir = match std::env::var("DRYDOCK_CORPUS") {
         Ok(d) if !d.is_empty() => Utf8PathBuf::from(d),
-        _ => Utf8PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/corpus/documenso/migrations"),
+        _ => Utf8PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/documenso/migrations"),
     };
     dir.is_dir().then_some(dir)
 }
@@ -58,54 +57,27 @@ async fn corpus_applies_fully_once_and_matches_psql() {
     let ours = cluster.database();
     let client = migrate::connect(&ours.url).await.unwrap();
     let started = Instant::now();
-    let applied = deploy(&client, &dir, &Options::default(), Duration::from_secs(10))
-        .await
-        .unwrap();
-    eprintln!(
-        "drydock applied {} migrations in {:?}",
-        applied.len(),
-        started.elapsed()
-    );
+    let applied = deploy(&client, &dir, &Options::default(), Duration::from_secs(10)).await.unwrap();
+    eprintln!("drydock applied {} migrations in {:?}", applied.len(), started.elapsed());
     assert_eq!(applied.len(), local.len());
-    assert!(
-        deploy(&client, &dir, &Options::default(), Duration::from_secs(10))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(deploy(&client, &dir, &Options::default(), Duration::from_secs(10)).await.unwrap().is_empty());
     let status = migrate::status(&migrate::read_history(&client, local.clone()).await.unwrap());
     assert!(status.is_up_to_date(), "{:?}", status.problems);
 
     // psql, every file in one session, on another fresh database.
     let theirs = cluster.database();
-    let mut args: Vec<String> = vec![
-        "-X".into(),
-        "-q".into(),
-        "-v".into(),
-        "ON_ERROR_STOP=1".into(),
-        "-d".into(),
-        theirs.url.clone(),
-    ];
+    let mut args: Vec<String> =
+        vec!["-X".into(), "-q".into(), "-v".into(), "ON_ERROR_STOP=1".into(), "-d".into(), theirs.url.clone()];
     for m in &local {
         args.push("-f".into());
         args.push(m.path.to_string());
     }
-    duct::cmd(cluster.tool("psql"), args)
-        .stdout_null()
-        .run()
-        .expect("psql applies the corpus");
+    duct::cmd(cluster.tool("psql"), args).stdout_null().run().expect("psql applies the corpus");
 
-    let (a, b) = (
-        schema_dump(&cluster, &ours.url),
-        schema_dump(&cluster, &theirs.url),
-    );
+    let (a, b) = (schema_dump(&cluster, &ours.url), schema_dump(&cluster, &theirs.url));
     assert!(a.len() > 10_000, "the dump has the schema");
     if a != b {
-        let first = a
-            .lines()
-            .zip(b.lines())
-            .position(|(x, y)| x != y)
-            .unwrap_or(0);
+        let first = a.lines().zip(b.lines()).position(|(x, y)| x != y).unwrap_or(0);
         panic!(
             "schemas differ at line {first}:\ndrydock: {:?}\npsql:    {:?}",
             a.lines().nth(first),

@@ -14,72 +14,26 @@ async fn the_ledger_is_prismas_table() {
         )
         .await;
     let expected: Vec<[Option<&str>; 5]> = vec![
-        [
-            Some("id"),
-            Some("character varying"),
-            Some("36"),
-            Some("NO"),
-            None,
-        ],
-        [
-            Some("checksum"),
-            Some("character varying"),
-            Some("64"),
-            Some("NO"),
-            None,
-        ],
-        [
-            Some("finished_at"),
-            Some("timestamp with time zone"),
-            None,
-            Some("YES"),
-            None,
-        ],
-        [
-            Some("migration_name"),
-            Some("character varying"),
-            Some("255"),
-            Some("NO"),
-            None,
-        ],
+        [Some("id"), Some("character varying"), Some("36"), Some("NO"), None],
+        [Some("checksum"), Some("character varying"), Some("64"), Some("NO"), None],
+        [Some("finished_at"), Some("timestamp with time zone"), None, Some("YES"), None],
+        [Some("migration_name"), Some("character varying"), Some("255"), Some("NO"), None],
         [Some("logs"), Some("text"), None, Some("YES"), None],
-        [
-            Some("rolled_back_at"),
-            Some("timestamp with time zone"),
-            None,
-            Some("YES"),
-            None,
-        ],
-        [
-            Some("started_at"),
-            Some("timestamp with time zone"),
-            None,
-            Some("NO"),
-            Some("now()"),
-        ],
-        [
-            Some("applied_steps_count"),
-            Some("integer"),
-            None,
-            Some("NO"),
-            Some("0"),
-        ],
+        [Some("rolled_back_at"), Some("timestamp with time zone"), None, Some("YES"), None],
+        [Some("started_at"), Some("timestamp with time zone"), None, Some("NO"), Some("now()")],
+        [Some("applied_steps_count"), Some("integer"), None, Some("NO"), Some("0")],
     ];
-    let expected: Vec<Vec<Option<String>>> = expected
-        .iter()
-        .map(|r| r.iter().map(|c| c.map(str::to_owned)).collect())
-        .collect();
+    let expected: Vec<Vec<Option<String>>> =
+        expected.iter().map(|r| r.iter().map(|c| c.map(str::to_owned)).collect()).collect();
     assert_eq!(columns, expected);
     let pk = f
         .rows("SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) WHERE i.indrelid = '_prisma_migrations'::regclass AND i.indisprimary")
         .await;
     assert_eq!(pk, vec![vec![Some("id".to_owned())]]);
-    let unique = f.rows("SELECT count(*) FROM pg_index WHERE indrelid = '_prisma_migrations'::regclass AND NOT indisprimary").await;
-    assert_eq!(
-        unique[0][0].as_deref(),
-        Some("0"),
-        "no unique constraint on the name"
-    );
+    let unique = f
+        .rows("SELECT count(*) FROM pg_index WHERE indrelid = '_prisma_migrations'::regclass AND NOT indisprimary")
+        .await;
+    assert_eq!(unique[0][0].as_deref(), Some("0"), "no unique constraint on the name");
 }
 
 #[tokio::test]
@@ -87,10 +41,7 @@ async fn an_applied_row_is_what_prisma_writes() {
     let f = Fixture::new();
     let script = "CREATE TABLE a (id int);\n";
     f.write("20240101000000_a", script);
-    f.write(
-        "20240102000000_b",
-        "CREATE INDEX CONCURRENTLY a_idx ON a (id);\n",
-    );
+    f.write("20240102000000_b", "CREATE INDEX CONCURRENTLY a_idx ON a (id);\n");
     f.deploy().await.unwrap();
     let client = f.client().await;
     let history = migrate::read_history(&client, Vec::new()).await.unwrap();
@@ -103,11 +54,7 @@ async fn an_applied_row_is_what_prisma_writes() {
         assert_eq!(row.rolled_back_at, None);
         assert_eq!(row.applied_steps_count, 1);
     }
-    let a = history
-        .rows
-        .iter()
-        .find(|r| r.migration_name == "20240101000000_a")
-        .unwrap();
+    let a = history.rows.iter().find(|r| r.migration_name == "20240101000000_a").unwrap();
     assert_eq!(a.checksum, migrate::checksum(script.as_bytes()));
     assert_eq!(a.checksum.len(), 64);
     assert_eq!(a.checksum, a.checksum.to_lowercase());

@@ -18,11 +18,7 @@ impl Fixture {
     pub fn new() -> Fixture {
         let cluster = Cluster::shared();
         let db = cluster.database();
-        Fixture {
-            db,
-            dir: TempDir::new(),
-            _cluster: cluster,
-        }
+        Fixture { db, dir: TempDir::new(), _cluster: cluster }
     }
 
     /// The migrations folder.

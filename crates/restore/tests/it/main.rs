@@ -62,27 +62,15 @@ pub fn client(stack: &Stack) -> PgClient {
 
 /// A drydock backup of the stack's database.
 pub fn backup(stack: &Stack) -> Backup {
-    backup::dump(
-        &client(stack),
-        stack.backups(),
-        "test",
-        &AtomicBool::new(false),
-        &mut |_| {},
-    )
-    .expect("backup")
+    backup::dump(&client(stack), stack.backups(), "test", &AtomicBool::new(false), &mut |_| {}).expect("backup")
 }
 
 /// Verifies, checks then replays, as `cargo xtask restore` does.
 pub fn verify_and_replay(stack: &Stack, path: &Utf8Path) -> Result<restore::Replayed, String> {
     let verified: Verified = backup::verify(path).map_err(|e| e.to_string())?;
     restore::check(&client(stack), &verified).map_err(|e| e.to_string())?;
-    restore::replay(
-        &client(stack),
-        &verified,
-        &AtomicBool::new(false),
-        &mut |_| {},
-    )
-    .map_err(|e: RestoreError| e.to_string())
+    restore::replay(&client(stack), &verified, &AtomicBool::new(false), &mut |_| {})
+        .map_err(|e: RestoreError| e.to_string())
 }
 
 /// Every table with its rows' md5, one per line, sorted: the whole data of
@@ -100,9 +88,7 @@ pub fn snapshot(stack: &Stack) -> String {
 /// `text` with `extra` inserted before pg_dump's completeness trailer, as a
 /// hand-made file (no sidecar) next to the stack's backups.
 pub fn edited(stack: &Stack, text: &str, extra: &str, name: &str) -> camino::Utf8PathBuf {
-    let at = text
-        .rfind("--\n-- PostgreSQL database dump complete")
-        .expect("trailer");
+    let at = text.rfind("--\n-- PostgreSQL database dump complete").expect("trailer");
     let path = stack.backups().join(name);
     std::fs::write(&path, format!("{}{extra}\n{}", &text[..at], &text[at..])).unwrap();
     path

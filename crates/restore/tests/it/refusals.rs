@@ -16,18 +16,11 @@ fn doubtful_files_are_refused_and_the_database_is_unchanged() {
 
     let corrupted = dir.join("backup_test_20200101_000001.sql");
     std::fs::write(&corrupted, &bytes).unwrap();
-    std::fs::write(
-        format!("{corrupted}.sha256"),
-        format!("{}  {}\n", "0".repeat(64), corrupted.file_name().unwrap()),
-    )
-    .unwrap();
+    std::fs::write(format!("{corrupted}.sha256"), format!("{}  {}\n", "0".repeat(64), corrupted.file_name().unwrap()))
+        .unwrap();
 
     let text = dir.join("notes.sql");
-    std::fs::write(
-        &text,
-        "DROP TABLE customers CASCADE;\n-- PostgreSQL database dump complete\n",
-    )
-    .unwrap();
+    std::fs::write(&text, "DROP TABLE customers CASCADE;\n-- PostgreSQL database dump complete\n").unwrap();
 
     let cases = [
         (truncated.clone(), "incomplete"),
@@ -39,10 +32,7 @@ fn doubtful_files_are_refused_and_the_database_is_unchanged() {
     for (path, reason) in cases {
         let err = verify_and_replay(&stack, &path).unwrap_err();
         assert!(err.contains(reason), "{path}: {err}");
-        assert!(
-            err.contains(path.as_str()),
-            "the message names the file: {err}"
-        );
+        assert!(err.contains(path.as_str()), "the message names the file: {err}");
         assert_eq!(snapshot(&stack), before, "{path}: database changed");
     }
 }

@@ -14,29 +14,16 @@ fn round_trip_after_changes_restores_every_table() {
 
     let mut progress = 0;
     let verified = ::backup::verify(&backup.path).unwrap();
-    let replayed = restore::replay(
-        &client(&stack),
-        &verified,
-        &AtomicBool::new(false),
-        &mut |n| progress = n,
-    )
-    .unwrap();
+    let replayed = restore::replay(&client(&stack), &verified, &AtomicBool::new(false), &mut |n| progress = n).unwrap();
     assert_eq!(replayed.bytes, backup.size);
     assert_eq!(progress, backup.size);
-    assert_eq!(
-        snapshot(&stack),
-        before,
-        "every table equals the backup, the later table is gone"
-    );
+    assert_eq!(snapshot(&stack), before, "every table equals the backup, the later table is gone");
 
     let counts = restore::table_counts(&client(&stack)).unwrap();
     assert_eq!(counts.get("audit.log"), Some(&100));
     assert_eq!(counts.get("public.\"Weird Name\""), Some(&2));
     let public = stack.psql("SELECT nspowner::regrole FROM pg_namespace WHERE nspname = 'public'");
-    assert_eq!(
-        public, "pg_database_owner",
-        "public is as a fresh database has it"
-    );
+    assert_eq!(public, "pg_database_owner", "public is as a fresh database has it");
     // The database still accepts a second restore of the same file.
     verify_and_replay(&stack, &backup.path).unwrap();
     assert_eq!(snapshot(&stack), before);
@@ -50,15 +37,9 @@ fn a_plain_pg_dump_made_without_drydock_restores_over_a_live_database() {
     let file = stack.backups().join("hand made.sql");
     std::fs::create_dir_all(stack.backups()).unwrap();
     let id = stack.db_container();
-    duct::cmd!("docker", "exec", id, "pg_dump", "-U", "demo", "demo")
-        .stdout_path(&file)
-        .run()
-        .unwrap();
+    duct::cmd!("docker", "exec", id, "pg_dump", "-U", "demo", "demo").stdout_path(&file).run().unwrap();
     let text = std::fs::read_to_string(&file).unwrap();
-    assert!(
-        !text.contains("DROP TABLE") && text.contains("OWNER TO demo"),
-        "a plain dump without --clean"
-    );
+    assert!(!text.contains("DROP TABLE") && text.contains("OWNER TO demo"), "a plain dump without --clean");
     stack.psql(CHANGES);
 
     verify_and_replay(&stack, &file).unwrap();
@@ -74,15 +55,9 @@ fn a_file_name_with_spaces_and_quotes_works() {
     let stack = seeded("rs-names");
     let before = snapshot(&stack);
     let backup = backup(&stack);
-    let odd = stack
-        .backups()
-        .join("it's a \"backup\" $(touch pwned); `x` & more.sql");
+    let odd = stack.backups().join("it's a \"backup\" $(touch pwned); `x` & more.sql");
     std::fs::copy(&backup.path, &odd).unwrap();
-    std::fs::write(
-        format!("{odd}.sha256"),
-        format!("{}  {}\n", backup.sha256, odd.file_name().unwrap()),
-    )
-    .unwrap();
+    std::fs::write(format!("{odd}.sha256"), format!("{}  {}\n", backup.sha256, odd.file_name().unwrap())).unwrap();
     stack.psql(CHANGES);
 
     let verified = ::backup::verify(&odd).unwrap();
@@ -102,14 +77,8 @@ fn the_restore_test_replays_into_a_scratch_database_and_drops_it() {
     let test = restore::restore_test(&client(&stack), &verified, &AtomicBool::new(false)).unwrap();
     assert!(test.mismatches().is_empty(), "{test:?}");
     assert_eq!(test.tables.len(), 4);
-    assert!(test
-        .tables
-        .iter()
-        .any(|t| t.table == "public.orders" && t.restored == Some(2000)));
-    let left = stack.psql(&format!(
-        "SELECT count(*) FROM pg_database WHERE datname = '{}'",
-        test.database
-    ));
+    assert!(test.tables.iter().any(|t| t.table == "public.orders" && t.restored == Some(2000)));
+    let left = stack.psql(&format!("SELECT count(*) FROM pg_database WHERE datname = '{}'", test.database));
     assert_eq!(left, "0", "the scratch database is dropped");
     assert_eq!(snapshot(&stack), changed, "the live database is untouched");
 }

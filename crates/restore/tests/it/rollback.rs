@@ -22,11 +22,7 @@ fn an_error_in_the_middle_rolls_back_and_the_app_runs_again() {
     let text = std::fs::read_to_string(&backup.path).unwrap();
     let at = text.find("CREATE TABLE public.orders").unwrap();
     let broken = stack.backups().join("broken.sql");
-    std::fs::write(
-        &broken,
-        format!("{}SELECT 1 / 0;\n{}", &text[..at], &text[at..]),
-    )
-    .unwrap();
+    std::fs::write(&broken, format!("{}SELECT 1 / 0;\n{}", &text[..at], &text[at..])).unwrap();
     let verified = ::backup::verify(&broken).unwrap();
 
     let outage = restore::with_app_stopped(&stack.compose, Duration::from_secs(90), || {
@@ -35,27 +31,16 @@ fn an_error_in_the_middle_rolls_back_and_the_app_runs_again() {
             .iter()
             .filter(|s| s.service == "api")
             .all(|s| s.containers.iter().all(|c| c.status != "running")));
-        restore::replay(
-            &client(&stack),
-            &verified,
-            &AtomicBool::new(false),
-            &mut |_| {},
-        )
+        restore::replay(&client(&stack), &verified, &AtomicBool::new(false), &mut |_| {})
     });
     let err = outage.work.unwrap_err();
     assert!(matches!(err, RestoreError::Failed { .. }), "{err:?}");
-    assert!(
-        err.to_string().contains("division by zero") && err.to_string().contains("rolled back"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("division by zero") && err.to_string().contains("rolled back"), "{err}");
     outage.restart.unwrap();
     assert_eq!(snapshot(&stack), before, "rolled back");
     for service in ["api", "web", "redis"] {
         let containers = stack.compose.containers(service).unwrap();
-        assert!(
-            !containers.is_empty() && containers.iter().all(|c| c.is_ready()),
-            "{service} runs again"
-        );
+        assert!(!containers.is_empty() && containers.iter().all(|c| c.is_ready()), "{service} runs again");
     }
 }
 
@@ -100,8 +85,6 @@ fn an_interruption_after_the_last_byte_reports_what_the_server_decided() {
         }
         Err(e) => panic!("the server knows the outcome, yet: {e}"),
     }
-    let left = stack.psql(
-        "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'drydock_restore_%'",
-    );
+    let left = stack.psql("SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'drydock_restore_%'");
     assert_eq!(left, "0", "the restore's session is gone");
 }

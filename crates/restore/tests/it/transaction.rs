@@ -35,23 +35,11 @@ fn a_failure_after_the_large_objects_rolls_everything_back() {
     let before = stack.data_checksum();
     let objects = large_objects(&stack);
 
-    let broken = edited(
-        &stack,
-        &text,
-        "GRANT SELECT ON public.docs TO no_such_role;",
-        "grant to a missing role.sql",
-    );
+    let broken = edited(&stack, &text, "GRANT SELECT ON public.docs TO no_such_role;", "grant to a missing role.sql");
     let err = verify_and_replay(&stack, &broken).unwrap_err();
-    assert!(
-        err.contains("no_such_role") && err.contains("rolled back"),
-        "{err}"
-    );
+    assert!(err.contains("no_such_role") && err.contains("rolled back"), "{err}");
     assert_eq!(stack.data_checksum(), before, "the database is unchanged");
-    assert_eq!(
-        large_objects(&stack),
-        objects,
-        "the large objects are unchanged"
-    );
+    assert_eq!(large_objects(&stack), objects, "the large objects are unchanged");
 }
 
 #[test]
@@ -84,12 +72,7 @@ fn a_connect_in_the_file_is_refused_before_and_during_the_replay() {
     let text = std::fs::read_to_string(&backup.path).unwrap();
     // After the tables' data: a replay that ran it would have dropped and
     // refilled everything before leaving the transaction.
-    let file = edited(
-        &stack,
-        &text,
-        "\\connect postgres\nDROP TABLE IF EXISTS x;",
-        "connect.sql",
-    );
+    let file = edited(&stack, &text, "\\connect postgres\nDROP TABLE IF EXISTS x;", "connect.sql");
     let verified = ::backup::verify(&file).unwrap();
 
     let err = restore::check(&client(&stack), &verified).unwrap_err();
@@ -97,13 +80,7 @@ fn a_connect_in_the_file_is_refused_before_and_during_the_replay() {
     assert!(err.to_string().contains("\\connect"), "{err}");
 
     // replay() refuses it too, on its own: the stream stops, the transaction rolls back.
-    let err = restore::replay(
-        &client(&stack),
-        &verified,
-        &AtomicBool::new(false),
-        &mut |_| {},
-    )
-    .unwrap_err();
+    let err = restore::replay(&client(&stack), &verified, &AtomicBool::new(false), &mut |_| {}).unwrap_err();
     assert!(matches!(err, RestoreError::Refused { .. }), "{err:?}");
     assert_eq!(stack.data_checksum(), before, "the database is unchanged");
 }
@@ -113,25 +90,13 @@ fn a_schema_only_dump_is_refused_over_a_database_with_rows() {
     let stack = seeded("rs-schemaonly");
     let file = stack.backups().join("schema only.sql");
     std::fs::create_dir_all(stack.backups()).unwrap();
-    duct::cmd!(
-        "docker",
-        "exec",
-        stack.db_container(),
-        "pg_dump",
-        "--schema-only",
-        "-U",
-        "demo",
-        "demo"
-    )
-    .stdout_path(&file)
-    .run()
-    .unwrap();
+    duct::cmd!("docker", "exec", stack.db_container(), "pg_dump", "--schema-only", "-U", "demo", "demo")
+        .stdout_path(&file)
+        .run()
+        .unwrap();
     let before = stack.data_checksum();
     let err = verify_and_replay(&stack, &file).unwrap_err();
-    assert!(
-        err.contains("no table data") && err.contains("rows"),
-        "{err}"
-    );
+    assert!(err.contains("no table data") && err.contains("rows"), "{err}");
     assert_eq!(stack.data_checksum(), before);
 
     // Into a database without rows it is harmless, and accepted.
@@ -165,7 +130,10 @@ fn a_straggler_session_holding_a_lock_fails_the_restore_by_name() {
     .start()
     .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while stack.psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'straggler' AND wait_event = 'PgSleep'") != "1" {
+    while stack
+        .psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'straggler' AND wait_event = 'PgSleep'")
+        != "1"
+    {
         assert!(std::time::Instant::now() < deadline, "the straggler session started");
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
@@ -174,9 +142,7 @@ fn a_straggler_session_holding_a_lock_fails_the_restore_by_name() {
     stack.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'straggler'");
     let _ = straggler.wait();
     assert!(
-        err.contains("lock_timeout")
-            && err.contains("'straggler'")
-            && err.contains("pg_terminate_backend"),
+        err.contains("lock_timeout") && err.contains("'straggler'") && err.contains("pg_terminate_backend"),
         "{err}"
     );
     assert_eq!(stack.data_checksum(), before, "the database is unchanged");
@@ -201,10 +167,7 @@ fn schemas_owned_by_an_extension_are_left_to_it() {
         .run()
         .unwrap();
     };
-    install(
-        "drydock_owner.control",
-        "default_version = '1.0'\nrelocatable = false\nsuperuser = false\n",
-    );
+    install("drydock_owner.control", "default_version = '1.0'\nrelocatable = false\nsuperuser = false\n");
     install(
         "drydock_owner--1.0.sql",
         "CREATE SCHEMA drydock_owned;\nCREATE FUNCTION drydock_owned.answer() RETURNS int LANGUAGE sql AS 'SELECT 42';\n",
