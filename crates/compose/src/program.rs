@@ -323,7 +323,11 @@ impl Compose {
                     let identity = (c.started_at.clone(), c.restart_count);
                     let before = previous.get(&c.id);
                     let restarted = before.is_some_and(|(_, count)| c.restart_count > *count);
-                    let line = format!("{service} ({}): {}", short_id(&c.id), c.describe());
+                    let state = match restarted {
+                        true => format!("restarting (crash loop, last exit code {})", c.exit_code),
+                        false => c.describe(),
+                    };
+                    let line = format!("{service} ({}): {state}", short_id(&c.id));
                     if c.has_failed() || restarted {
                         failed.push((line, c.id.clone()));
                     } else if !c.is_ready() || before != Some(&identity) || !settled(&c) {
