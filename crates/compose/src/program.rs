@@ -324,7 +324,8 @@ impl Compose {
                     let before = previous.get(&c.id);
                     let restarted = before.is_some_and(|(_, count)| c.restart_count > *count);
                     let state = match restarted {
-                        true => format!("restarting (crash loop, last exit code {})", c.exit_code),
+                        // Running again already: its exit code is the new run's (0).
+                        true => format!("restarted {} time(s) during the wait (crash loop)", c.restart_count),
                         false => c.describe(),
                     };
                     let line = format!("{service} ({}): {state}", short_id(&c.id));

@@ -39,8 +39,9 @@ fn exited_container_fails_at_once(flavor: Flavor) {
     let err = stack.compose.wait_healthy(&["web".into()], Duration::from_secs(30)).unwrap_err();
     assert!(start.elapsed() < Duration::from_secs(20), "did not fail fast");
     let msg = err.to_string();
-    // Exited, or in a crash loop under the prod file's restart policy.
-    assert!(msg.contains("code 3"), "{msg}");
+    // Exited, or in a crash loop under the prod file's restart policy
+    // (seen between restarts with its exit code, or running again).
+    assert!(msg.contains("code 3") || msg.contains("crash loop"), "{msg}");
     assert!(msg.contains("missing config, giving up"), "last log lines missing: {msg}");
 }
 
