@@ -41,7 +41,8 @@
 //! # What it never does
 //!
 //! Print (results are values; progress is a callback), hold a dump in memory
-//! (it streams through a few 1 MiB buffers), delete a file that does not match the
+//! (pg_dump writes straight into the file, which is then hashed through one
+//! 1 MiB buffer), delete a file that does not match the
 //! exact `backup_<env>_YYYYMMDD_HHMMSS.sql` pattern, or delete the newest
 //! backup.
 
