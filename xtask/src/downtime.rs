@@ -108,22 +108,14 @@ fn serving(compose: &Compose, env: &Environment) -> bool {
     env.app_services.names().iter().all(|s| compose.containers(s).is_ok_and(|cs| cs.iter().any(|c| c.is_ready())))
 }
 
+/// The `prod` environment of Cargo.toml (the demo stack), under its own
+/// project and backups folder so the benchmark never touches a real stack.
 fn bench_environment(ctx: &Ctx) -> Result<Environment> {
-    let backups = ctx.root.join("target/bench-backups");
-    let text = format!(
-        r#"
-[workspace.metadata.deploy]
-migrations = "migrations"
-backups = "{backups}"
-
-[workspace.metadata.deploy.environments.bench]
-compose-files = ["demo/docker-compose.prod.yml"]
-project-name = "drydock-bench"
-database-service = "postgres"
-app-services = ["api", "web", "redis"]
-"#
-    );
-    Ok(config::Config::parse(&ctx.root, &text)?.environment("bench")?)
+    let mut env = ctx.env("prod")?;
+    env.name = "bench".to_owned();
+    env.project_name = Some("drydock-bench".to_owned());
+    env.backups = ctx.root.join("target/bench-backups");
+    Ok(env)
 }
 
 fn unique() -> String {

@@ -56,20 +56,10 @@ fn parent() {
     for _ in 0..2 {
         let t = Instant::now();
         stack
-            .raw_compose(&[
-                "exec",
-                "-T",
-                "postgres",
-                "pg_dump",
-                "-U",
-                "demo",
-                "-d",
-                "demo",
-                "--format=plain",
-                "--clean",
-                "--if-exists",
-                "--no-owner",
-            ])
+            .raw_compose(
+                &[&["exec", "-T", "postgres", "pg_dump", "-U", "demo", "-d", "demo"][..], &backup::DUMP_OPTIONS]
+                    .concat(),
+            )
             .stdout_path(&raw_file)
             .run()
             .unwrap();

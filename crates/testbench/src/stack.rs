@@ -133,6 +133,14 @@ health-timeout = 60
         self
     }
 
+    /// A stack with only its database running, seeded with `sql`.
+    pub fn seeded(tag: &str, sql: &str) -> Stack {
+        let stack = Stack::new(tag, Flavor::V2);
+        stack.up_database();
+        stack.psql(sql);
+        stack
+    }
+
     /// The running database container's id.
     pub fn db_container(&self) -> String {
         self.compose.database_container().expect("database container").id

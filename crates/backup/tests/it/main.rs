@@ -31,10 +31,7 @@ INSERT INTO "Weird Name" VALUES ('a', '{"x": 1}'), ('b', NULL);
 
 /// A demo stack with only its database running, seeded.
 pub fn seeded(tag: &str) -> Stack {
-    let stack = Stack::new(tag, compose::Flavor::V2);
-    stack.up_database();
-    stack.psql(SEED);
-    stack
+    Stack::seeded(tag, SEED)
 }
 
 /// A backup of the stack's database into its backups folder.

@@ -49,10 +49,7 @@ DROP TABLE "Weird Name";
 
 /// A demo stack with only its database running, seeded.
 pub fn seeded(tag: &str) -> Stack {
-    let stack = Stack::new(tag, compose::Flavor::V2);
-    stack.up_database();
-    stack.psql(SEED);
-    stack
+    Stack::seeded(tag, SEED)
 }
 
 /// The container's psql and pg_dump as `demo`.
