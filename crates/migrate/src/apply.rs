@@ -14,7 +14,8 @@ use crate::ledger::{self, TABLE};
 use crate::mode::Mode;
 use crate::plan::{Pending, Plan};
 use crate::session::quote_literal;
-use crate::{lexer, MigrateError};
+use crate::MigrateError;
+use sqllex as lexer;
 
 /// A migration this run applied.
 #[derive(Debug, Clone, PartialEq, Eq)]

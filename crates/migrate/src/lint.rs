@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::lexer::{self, Kind, Statement, Token};
+use sqllex::{self as lexer, Kind, Statement, Token};
 use crate::Migration;
 
 /// What kind of destructive statement a finding is.

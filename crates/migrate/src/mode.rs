@@ -13,7 +13,7 @@
 
 use std::fmt;
 
-use crate::lexer::{self, Statement};
+use sqllex::{self as lexer, Statement};
 
 /// How a pending migration is sent to the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

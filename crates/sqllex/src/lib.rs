@@ -1,4 +1,5 @@
-//! A PostgreSQL lexer just deep enough to split a script into statements and read their keywords.
+//! The one PostgreSQL lexer of drydock, shared by `crates/migrate` and `crates/restore`: just deep
+//! enough to split a script into statements and read their keywords, the way the server lexes them.
 //!
 //! It understands `--` and nested `/* */` comments, `'strings'` with `''`,
 //! `E'escape strings'` with backslashes, `B''`/`X''`/`N''`/`U&''` prefixes,
@@ -7,11 +8,13 @@
 //! The script sent to the server is always the file itself: this lexer only
 //! decides how to send it and what to warn about.
 
+#![deny(missing_docs)]
+
 use std::fmt;
 
 /// What a token is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Kind {
+pub enum Kind {
     /// A keyword or unquoted identifier (`CREATE`, `users`).
     Word,
     /// A `"quoted identifier"`.
@@ -34,16 +37,18 @@ pub(crate) enum Kind {
 
 /// One significant token: comments and whitespace are dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Token<'a> {
-    pub(crate) kind: Kind,
-    pub(crate) text: &'a str,
+pub struct Token<'a> {
+    /// What the token is.
+    pub kind: Kind,
+    /// The token's text, exactly as in the script.
+    pub text: &'a str,
     /// Byte offset in the script.
-    pub(crate) offset: usize,
+    pub offset: usize,
 }
 
 impl Token<'_> {
     /// True if this is the unquoted word `keyword` (case-insensitive).
-    pub(crate) fn is(&self, keyword: &str) -> bool {
+    pub fn is(&self, keyword: &str) -> bool {
         self.kind == Kind::Word && self.text.eq_ignore_ascii_case(keyword)
     }
 }
@@ -65,23 +70,24 @@ impl fmt::Display for LexError {
 
 /// One statement: its significant tokens, without the closing `;`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Statement<'a> {
-    pub(crate) tokens: Vec<Token<'a>>,
+pub struct Statement<'a> {
+    /// Its significant tokens, in order.
+    pub tokens: Vec<Token<'a>>,
 }
 
 impl<'a> Statement<'a> {
     /// The `i`-th token, if any.
-    pub(crate) fn get(&self, i: usize) -> Option<&Token<'a>> {
+    pub fn get(&self, i: usize) -> Option<&Token<'a>> {
         self.tokens.get(i)
     }
 
     /// True if the statement starts with these keywords.
-    pub(crate) fn starts_with(&self, keywords: &[&str]) -> bool {
+    pub fn starts_with(&self, keywords: &[&str]) -> bool {
         keywords.len() <= self.tokens.len() && keywords.iter().zip(&self.tokens).all(|(k, t)| t.is(k))
     }
 
     /// True if `keyword` appears outside parentheses.
-    pub(crate) fn has_top_level(&self, keyword: &str) -> bool {
+    pub fn has_top_level(&self, keyword: &str) -> bool {
         let mut depth = 0i32;
         for t in &self.tokens {
             match t.kind {
@@ -95,18 +101,18 @@ impl<'a> Statement<'a> {
     }
 
     /// Byte offset of the first token.
-    pub(crate) fn offset(&self) -> usize {
+    pub fn offset(&self) -> usize {
         self.tokens.first().map_or(0, |t| t.offset)
     }
 }
 
 /// 1-based line number of byte `offset` in `script`.
-pub(crate) fn line_of(script: &str, offset: usize) -> usize {
+pub fn line_of(script: &str, offset: usize) -> usize {
     script.as_bytes()[..offset.min(script.len())].iter().filter(|&&b| b == b'\n').count() + 1
 }
 
 /// Splits `script` into significant tokens.
-pub(crate) fn tokenize(script: &str) -> Result<Vec<Token<'_>>, LexError> {
+pub fn tokenize(script: &str) -> Result<Vec<Token<'_>>, LexError> {
     let bytes = script.as_bytes();
     let mut tokens = Vec::new();
     let mut i = 0;
@@ -238,7 +244,7 @@ pub(crate) fn tokenize(script: &str) -> Result<Vec<Token<'_>>, LexError> {
 }
 
 /// Splits `script` into statements (empty statements are dropped).
-pub(crate) fn statements(script: &str) -> Result<Vec<Statement<'_>>, LexError> {
+pub fn statements(script: &str) -> Result<Vec<Statement<'_>>, LexError> {
     let mut out = Vec::new();
     let mut current: Vec<Token<'_>> = Vec::new();
     // Depth of BEGIN/CASE ... END inside `CREATE [OR REPLACE] FUNCTION|PROCEDURE`
