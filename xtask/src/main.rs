@@ -7,6 +7,7 @@ mod context;
 mod db;
 mod deploy;
 mod downtime;
+mod exit;
 mod interrupt;
 mod journal;
 mod logs;
@@ -84,7 +85,7 @@ fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
             ui::Ui::detect().error(&err);
-            std::process::ExitCode::FAILURE
+            std::process::ExitCode::from(exit::of(&err).code())
         }
     }
 }
