@@ -26,4 +26,4 @@ mod error;
 mod model;
 
 pub use error::ConfigError;
-pub use model::{AppServices, Config, Environment, PgDumpLocation};
+pub use model::{AppServices, Config, Environment, MigrateOrder, PgDumpLocation};

@@ -32,6 +32,18 @@ pub enum PgDumpLocation {
     Host,
 }
 
+/// When a deploy applies migrations (`migrate` key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum MigrateOrder {
+    /// After the new release is up and healthy (the default): the schema must
+    /// suit the old and the new code (expand/contract).
+    #[default]
+    AfterStart,
+    /// Backup, stop, migrate, then start: the new code starts on its schema.
+    BeforeStart,
+}
+
 /// One environment, checked: compose files exist, the database is not an app service.
 #[derive(Debug, Clone)]
 pub struct Environment {
@@ -65,6 +77,8 @@ pub struct Environment {
     pub statement_timeout: Option<String>,
     /// Retention for backups of this environment (`keep-backups`), if set.
     pub keep_backups: Option<usize>,
+    /// When a deploy migrates (`migrate`, default `after-start`).
+    pub migrate: MigrateOrder,
 }
 
 /// The app services of an environment: never contains the database service.
@@ -129,6 +143,8 @@ struct RawEnvironment {
     lock_timeout: Option<String>,
     statement_timeout: Option<String>,
     keep_backups: Option<usize>,
+    #[serde(default)]
+    migrate: MigrateOrder,
 }
 
 fn default_migrations() -> String {
@@ -239,6 +255,7 @@ impl Config {
             lock_timeout: raw.lock_timeout.clone(),
             statement_timeout: raw.statement_timeout.clone(),
             keep_backups: raw.keep_backups.or(self.keep_backups),
+            migrate: raw.migrate,
         })
     }
 }
