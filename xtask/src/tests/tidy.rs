@@ -103,3 +103,40 @@ fn code_is_formatted() {
         .expect("cargo fmt runs");
     assert!(out.status.success(), "run `cargo fmt --all`:\n{}", String::from_utf8_lossy(&out.stdout));
 }
+
+/// `rust-version` in the root Cargo.toml is the newest `rust-version` among the locked
+/// dependencies built for this platform: a claim a user's older toolchain can rely on.
+#[test]
+fn rust_version_is_truthful() {
+    fn parse(v: &str) -> Vec<u64> {
+        v.split('.').map(|p| p.parse().unwrap_or(0)).collect()
+    }
+    let root = crate::context::workspace_root();
+    let host = std::process::Command::new("rustc").arg("-vV").output().unwrap();
+    let host = String::from_utf8(host.stdout).unwrap();
+    let host = host.lines().find_map(|l| l.strip_prefix("host: ")).unwrap().to_owned();
+    let out = std::process::Command::new(env!("CARGO"))
+        .args(["metadata", "--format-version", "1", "--locked", "--offline", "--filter-platform", &host])
+        .current_dir(root.as_std_path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "cargo metadata failed: {}", String::from_utf8_lossy(&out.stderr));
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let built: std::collections::HashSet<&str> =
+        meta["resolve"]["nodes"].as_array().unwrap().iter().filter_map(|n| n["id"].as_str()).collect();
+    let needed = meta["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["id"].as_str().is_some_and(|id| built.contains(id)) && p["source"].is_string())
+        .filter_map(|p| Some((parse(p["rust_version"].as_str()?), format!("{} {}", p["name"], p["version"]))))
+        .max()
+        .expect("locked dependencies declare a rust-version");
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    let declared = manifest.lines().find_map(|l| l.strip_prefix("rust-version = ")).unwrap().trim_matches('"');
+    let mut declared = parse(declared);
+    declared.resize(3, 0);
+    let mut need = needed.0.clone();
+    need.resize(3, 0);
+    assert!(declared >= need, "rust-version {declared:?} is older than {} needs ({need:?}): raise it in Cargo.toml", needed.1);
+}
