@@ -129,7 +129,7 @@ fn rust_version_is_truthful() {
         .unwrap()
         .iter()
         .filter(|p| p["id"].as_str().is_some_and(|id| built.contains(id)) && p["source"].is_string())
-        .filter_map(|p| Some((parse(p["rust_version"].as_str()?), format!("{} {}", p["name"], p["version"]))))
+        .filter_map(|p| Some((parse(p["rust_version"].as_str()?), format!("{} {}", p["name"].as_str().unwrap_or("?"), p["version"].as_str().unwrap_or("?")))))
         .max()
         .expect("locked dependencies declare a rust-version");
     let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
