@@ -129,7 +129,12 @@ fn rust_version_is_truthful() {
         .unwrap()
         .iter()
         .filter(|p| p["id"].as_str().is_some_and(|id| built.contains(id)) && p["source"].is_string())
-        .filter_map(|p| Some((parse(p["rust_version"].as_str()?), format!("{} {}", p["name"].as_str().unwrap_or("?"), p["version"].as_str().unwrap_or("?")))))
+        .filter_map(|p| {
+            Some((
+                parse(p["rust_version"].as_str()?),
+                format!("{} {}", p["name"].as_str().unwrap_or("?"), p["version"].as_str().unwrap_or("?")),
+            ))
+        })
         .max()
         .expect("locked dependencies declare a rust-version");
     let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
@@ -138,5 +143,9 @@ fn rust_version_is_truthful() {
     declared.resize(3, 0);
     let mut need = needed.0.clone();
     need.resize(3, 0);
-    assert!(declared >= need, "rust-version {declared:?} is older than {} needs ({need:?}): raise it in Cargo.toml", needed.1);
+    assert!(
+        declared >= need,
+        "rust-version {declared:?} is older than {} needs ({need:?}): raise it in Cargo.toml",
+        needed.1
+    );
 }
