@@ -3,8 +3,23 @@
 //!
 //! It understands `--` and nested `/* */` comments, `'strings'` with `''`,
 //! `E'escape strings'` with backslashes, `B''`/`X''`/`N''`/`U&''` prefixes,
-//! `"quoted identifiers"`, `$tag$dollar quotes$tag$` and `$1` parameters, and
-//! keeps `BEGIN ATOMIC ... END` bodies of SQL-standard functions in one statement.
+//! `"quoted identifiers"`, `$tag$dollar quotes$tag$` and `$1` parameters.
+//!
+//! It lexes as the server does under the session's `standard_conforming_strings`
+//! ([`Options`]): with it off, a plain `'string'` (and `N'string'`) takes backslash
+//! escapes like an `E''` string, so `'a\';'` is one string. The caller reads the
+//! session's real value (`SHOW standard_conforming_strings`) and passes it; the
+//! default entry points [`tokenize`] and [`statements`] assume `on`, the server's
+//! default since PostgreSQL 9.1.
+//!
+//! [`statements`] splits where the server's grammar ends a statement: at a `;`
+//! outside parentheses (a `CREATE RULE ... DO (a; b)` stays one statement, as in
+//! psql) and outside the `BEGIN ATOMIC ... END` body of a SQL-standard function,
+//! which is recognised only as the keyword pair `BEGIN ATOMIC` outside parentheses
+//! in a `CREATE [OR REPLACE] FUNCTION|PROCEDURE` (a parameter named `begin`,
+//! `case` or `end` is not a body). Inside a body, `CASE ... END` nest; an `end`
+//! after `.` or `AS` is a column label.
+//!
 //! The script sent to the server is always the file itself: this lexer only
 //! decides how to send it and what to warn about.
 
@@ -111,8 +126,29 @@ pub fn line_of(script: &str, offset: usize) -> usize {
     script.as_bytes()[..offset.min(script.len())].iter().filter(|&&b| b == b'\n').count() + 1
 }
 
-/// Splits `script` into significant tokens.
+/// How the server will lex the script: the session settings that change lexing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// The session's `standard_conforming_strings`: `false` makes a backslash
+    /// in a plain `'string'` an escape, as in `E'...'`.
+    pub standard_conforming_strings: bool,
+}
+
+impl Default for Options {
+    /// `standard_conforming_strings = on`, the server's default.
+    fn default() -> Options {
+        Options { standard_conforming_strings: true }
+    }
+}
+
+/// Splits `script` into significant tokens, with [`Options::default`].
 pub fn tokenize(script: &str) -> Result<Vec<Token<'_>>, LexError> {
+    tokenize_with(script, Options::default())
+}
+
+/// Splits `script` into significant tokens, lexed as a session with `options` lexes it.
+pub fn tokenize_with(script: &str, options: Options) -> Result<Vec<Token<'_>>, LexError> {
+    let plain_escapes = !options.standard_conforming_strings;
     let bytes = script.as_bytes();
     let mut tokens = Vec::new();
     let mut i = 0;
@@ -152,7 +188,7 @@ pub fn tokenize(script: &str) -> Result<Vec<Token<'_>>, LexError> {
                 continue;
             }
             b'\'' => {
-                i = end_of_quoted(bytes, i + 1, b'\'', false).ok_or_else(|| unterminated("string", start))?;
+                i = end_of_quoted(bytes, i + 1, b'\'', plain_escapes).ok_or_else(|| unterminated("string", start))?;
                 Kind::String
             }
             b'"' => {
@@ -211,7 +247,8 @@ pub fn tokenize(script: &str) -> Result<Vec<Token<'_>>, LexError> {
                 // String prefixes: E'..', B'..', X'..', N'..', U&'..', U&"..".
                 let lower = c.to_ascii_lowercase();
                 if matches!(lower, b'e' | b'b' | b'x' | b'n') && next == Some(b'\'') {
-                    let escapes = lower == b'e';
+                    // N'..' is a plain string to the server's lexer (`n` + '..').
+                    let escapes = lower == b'e' || (lower == b'n' && plain_escapes);
                     i = end_of_quoted(bytes, i + 2, b'\'', escapes).ok_or_else(|| unterminated("string", start))?;
                     Kind::String
                 } else if lower == b'u' && next == Some(b'&') && matches!(bytes.get(i + 2), Some(b'\'' | b'"')) {
@@ -243,26 +280,43 @@ pub fn tokenize(script: &str) -> Result<Vec<Token<'_>>, LexError> {
     Ok(tokens)
 }
 
-/// Splits `script` into statements (empty statements are dropped).
+/// Splits `script` into statements (empty statements are dropped), with [`Options::default`].
 pub fn statements(script: &str) -> Result<Vec<Statement<'_>>, LexError> {
+    statements_with(script, Options::default())
+}
+
+/// Splits `script` into statements as a session with `options` lexes it (empty statements are dropped).
+pub fn statements_with(script: &str, options: Options) -> Result<Vec<Statement<'_>>, LexError> {
     let mut out = Vec::new();
     let mut current: Vec<Token<'_>> = Vec::new();
-    // Depth of BEGIN/CASE ... END inside `CREATE [OR REPLACE] FUNCTION|PROCEDURE`
-    // (SQL-standard bodies, `BEGIN ATOMIC ... END`), as psql counts it.
-    let mut depth = 0usize;
-    for token in tokenize(script)? {
-        if token.kind == Kind::Semicolon && depth == 0 {
-            if !current.is_empty() {
-                out.push(Statement { tokens: std::mem::take(&mut current) });
+    // Open parentheses of the current statement.
+    let mut parens = 0usize;
+    // Inside the `BEGIN ATOMIC ... END` body of a SQL-standard routine: 1 + open `CASE`s.
+    let mut body = 0usize;
+    for token in tokenize_with(script, options)? {
+        match token.kind {
+            Kind::Semicolon if parens == 0 && body == 0 => {
+                if !current.is_empty() {
+                    out.push(Statement { tokens: std::mem::take(&mut current) });
+                }
+                continue;
             }
-            continue;
-        }
-        if token.kind == Kind::Word && is_routine(&current) {
-            if token.is("BEGIN") || token.is("CASE") {
-                depth += 1;
-            } else if token.is("END") {
-                depth = depth.saturating_sub(1);
+            Kind::Open => parens += 1,
+            Kind::Close => parens = parens.saturating_sub(1),
+            Kind::Word if body > 0 => {
+                let label = current.last().is_some_and(|p| p.text == "." || p.is("AS"));
+                if !label && token.is("CASE") {
+                    body += 1;
+                } else if !label && token.is("END") {
+                    body -= 1;
+                }
             }
+            Kind::Word if parens == 0 && token.is("ATOMIC") => {
+                if current.last().is_some_and(|p| p.is("BEGIN")) && is_routine(&current) {
+                    body = 1;
+                }
+            }
+            _ => {}
         }
         current.push(token);
     }
@@ -377,6 +431,59 @@ mod tests {
         assert_eq!(all[1], vec!["SELECT", "2"]);
         // Outside routines BEGIN is a transaction statement.
         assert_eq!(words("BEGIN; SELECT 1; COMMIT;").len(), 3);
+    }
+
+    /// Each case: a script, the session's `standard_conforming_strings`, and the
+    /// first word of each statement the server sees.
+    #[test]
+    fn splits_as_the_server_does_under_standard_conforming_strings() {
+        let cases: &[(&str, bool, &[&str])] = &[
+            // A backslash before a quote: escaped with scs off, the end of the string with it on.
+            (r"SELECT 'a\'; COMMIT; SELECT '", false, &["SELECT"]),
+            (r"SELECT 'a\'; COMMIT; SELECT 'b';", true, &["SELECT", "COMMIT", "SELECT"]),
+            (r"SELECT 'x\\'; COMMIT;", false, &["SELECT", "COMMIT"]),
+            (r"SELECT N'a\'; COMMIT; SELECT '", false, &["SELECT"]),
+            (r"SELECT N'a\'; COMMIT;", true, &["SELECT", "COMMIT"]),
+            // E'' escapes whatever the setting; U&'' never takes backslash escapes.
+            (r"SELECT E'a\'; COMMIT; SELECT ';", true, &["SELECT"]),
+            (r"SELECT U&'a\'; COMMIT;", false, &["SELECT", "COMMIT"]),
+            // Dollar quotes and identifiers are untouched by the setting.
+            (r"SELECT $$a\$$; COMMIT;", false, &["SELECT", "COMMIT"]),
+            (r#"SELECT "a\"; COMMIT;"#, false, &["SELECT", "COMMIT"]),
+            // A doubled quote is a quote in both.
+            (r"SELECT 'it''s'; COMMIT;", false, &["SELECT", "COMMIT"]),
+        ];
+        for (script, scs, expected) in cases {
+            let options = Options { standard_conforming_strings: *scs };
+            let all = statements_with(script, options).unwrap();
+            let firsts: Vec<&str> = all.iter().map(|s| s.tokens[0].text).collect();
+            assert_eq!(&firsts, expected, "{script} with standard_conforming_strings = {scs}");
+        }
+        let open = tokenize_with(r"SELECT 'a\'; COMMIT;", Options { standard_conforming_strings: false });
+        assert_eq!(open.unwrap_err().what, "string");
+    }
+
+    /// `BEGIN ATOMIC` opens a body only after a routine's signature; `begin`,
+    /// `case` and `end` as names swallow nothing.
+    #[test]
+    fn begin_atomic_only_where_a_sql_standard_body_is() {
+        let cases: &[(&str, usize)] = &[
+            ("CREATE FUNCTION f(begin int) RETURNS int LANGUAGE sql AS 'SELECT 1';\nDROP TABLE t;", 2),
+            ("CREATE PROCEDURE p(case text) LANGUAGE sql AS $$ SELECT 1 $$;\nCOMMIT;\nSELECT 2;", 3),
+            ("CREATE FUNCTION f(\"end\" int, begin int) RETURNS TABLE (begin int, \"case\" int) LANGUAGE sql AS $$ SELECT 1, 2 $$; SELECT 2;", 2),
+            ("create or replace function f(begin int) returns int language sql begin atomic select begin + 1; end; select 2;", 2),
+            ("CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT CASE WHEN true THEN (CASE 1 WHEN 1 THEN 1 END) END; SELECT x.end FROM t x; SELECT 1 AS end; END; SELECT 2;", 2),
+            ("CREATE PROCEDURE p() LANGUAGE sql BEGIN ATOMIC INSERT INTO t VALUES (1); END; COMMIT; SELECT 3;", 3),
+            // Not a routine: BEGIN is a transaction statement, ATOMIC a word.
+            ("BEGIN; SELECT atomic FROM t; END;", 3),
+            ("CREATE TABLE t (begin int, atomic int); SELECT 2;", 2),
+            ("CREATE VIEW v AS SELECT 1 AS begin; SELECT 2;", 2),
+            // Semicolons in parentheses do not end a statement (rule actions).
+            ("CREATE RULE r AS ON INSERT TO t DO ALSO (INSERT INTO u VALUES (1); INSERT INTO u VALUES (2)); SELECT 2;", 2),
+        ];
+        for (script, count) in cases {
+            assert_eq!(statements(script).unwrap().len(), *count, "{script}: {:?}", words(script));
+        }
     }
 
     #[test]
