@@ -2,8 +2,8 @@
 
 use std::fmt;
 
-use sqllex::{self as lexer, Kind, Statement, Token};
 use crate::Migration;
+use sqllex::{self as lexer, Kind, Statement, Token};
 
 /// What kind of destructive statement a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,11 +60,12 @@ impl fmt::Display for Finding {
     }
 }
 
-/// The destructive statements of `migration`. A script the lexer cannot read
-/// has no findings here: the plan refuses it anyway.
-pub fn lint(migration: &Migration) -> Vec<Finding> {
+/// The destructive statements of `migration`, lexed with `lex` (the session's
+/// `standard_conforming_strings`). A script the lexer cannot read has no
+/// findings here: the plan refuses it anyway.
+pub fn lint(migration: &Migration, lex: lexer::Options) -> Vec<Finding> {
     let script = &migration.script;
-    let Ok(statements) = lexer::statements(script) else {
+    let Ok(statements) = lexer::statements_with(script, lex) else {
         return Vec::new();
     };
     let mut created: Vec<String> = Vec::new();
@@ -222,7 +223,7 @@ mod tests {
 
     fn kinds(script: &str) -> Vec<FindingKind> {
         let m = Migration::from_script("20240101000000_x", script);
-        lint(&m).into_iter().map(|f| f.kind).collect()
+        lint(&m, Default::default()).into_iter().map(|f| f.kind).collect()
     }
 
     #[test]
@@ -272,7 +273,7 @@ mod tests {
     #[test]
     fn findings_name_file_and_line() {
         let m = Migration::from_script("20240101000000_x", "-- Drop\n\nDROP TABLE \"Old\";\n");
-        let f = &lint(&m)[0];
+        let f = &lint(&m, Default::default())[0];
         assert_eq!(f.line, 3);
         assert_eq!(f.statement, "DROP TABLE \"Old\"");
         assert_eq!(f.to_string(), "20240101000000_x/migration.sql line 3: drops a table (DROP TABLE \"Old\")");

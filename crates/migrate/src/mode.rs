@@ -9,11 +9,18 @@
 //!
 //! Without a directive, a file is transactional unless one of its statements
 //! controls transactions itself (`BEGIN`, `COMMIT`, ...) or refuses to run in a
-//! transaction block (`CREATE INDEX CONCURRENTLY`, `VACUUM`, `ALTER SYSTEM`, ...).
+//! transaction block (`CREATE INDEX CONCURRENTLY`, `REINDEX SCHEMA`, `VACUUM`,
+//! `DISCARD ALL`, `ALTER SYSTEM`, ...). Keywords are read where the grammar puts
+//! them, so a column or type named `concurrently`, `type` or `begin` decides nothing.
+//!
+//! The file is lexed as the server will lex it: with the session's
+//! `standard_conforming_strings`. A file that turns it off (or sets it in a way
+//! drydock cannot evaluate) is refused, since the server would then read later
+//! files differently from the plan.
 
 use std::fmt;
 
-use sqllex::{self as lexer, Statement};
+use sqllex::{self as lexer, Kind, Statement};
 
 /// How a pending migration is sent to the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +47,19 @@ pub struct Classification {
     pub mode: Mode,
     /// Why, for the plan: "default", "directive on line 1", "line 3: CREATE INDEX CONCURRENTLY".
     pub reason: String,
+    /// What the file leaves `standard_conforming_strings` at for the files after it.
+    pub conforming_strings: Carry,
+}
+
+/// What a file does to the session's `standard_conforming_strings` for the files after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Carry {
+    /// Leaves it as it was.
+    Unchanged,
+    /// `SET standard_conforming_strings = on`.
+    On,
+    /// `RESET`, `SET ... TO DEFAULT`, `RESET ALL`, `DISCARD ALL`: back to the session's starting value.
+    Reset,
 }
 
 /// A script that cannot be sent safely; the plan refuses it before any change.
@@ -59,6 +79,11 @@ pub enum ScriptError {
     Unbalanced { line: usize, statement: String },
     /// An unknown `-- drydock:` directive.
     UnknownDirective { text: String },
+    /// A statement turns `standard_conforming_strings` off (for the session, the
+    /// transaction, the database, a role or the server), or sets it in a way
+    /// drydock cannot evaluate: the server would lex later files, or later
+    /// deploys, differently from the plan.
+    ConformingStrings { line: usize, statement: String, off: bool },
 }
 
 impl fmt::Display for ScriptError {
@@ -81,19 +106,39 @@ impl fmt::Display for ScriptError {
                 f,
                 "unknown directive `{text}` on line 1: use `-- drydock: transaction` or `-- drydock: no-transaction`"
             ),
+            ScriptError::ConformingStrings { line, statement, off } => {
+                let what = if *off {
+                    "turns standard_conforming_strings off"
+                } else {
+                    "changes standard_conforming_strings in a way drydock cannot evaluate"
+                };
+                write!(
+                    f,
+                    "`{statement}` on line {line} {what}: the server would then read a backslash in a '...' string as an escape, so drydock could no longer see where the statements of later migrations end; remove it, and write E'...' where a string needs backslash escapes"
+                )
+            }
         }
     }
 }
 
-/// Chooses the mode of `script` for a server of `server_version_num` (e.g. 150004).
-pub fn classify(script: &str, server_version_num: i32) -> Result<Classification, ScriptError> {
+/// Chooses the mode of `script` for a server of `server_version_num` (e.g. 150004)
+/// whose session lexes with `lex` (its `standard_conforming_strings`).
+pub fn classify(script: &str, server_version_num: i32, lex: lexer::Options) -> Result<Classification, ScriptError> {
     let directive = directive(script)?;
-    let statements = lexer::statements(script).map_err(ScriptError::Lex)?;
+    let statements = lexer::statements_with(script, lex).map_err(ScriptError::Lex)?;
     let mut control = None;
     let mut last_control: Option<&Statement<'_>> = None;
     let mut refusing = None;
+    let mut conforming_strings = Carry::Unchanged;
     for s in &statements {
         let line = lexer::line_of(script, s.offset());
+        match conforming_strings_effect(s) {
+            Effect::None => {}
+            Effect::Carry(carry) => conforming_strings = carry,
+            Effect::Refuse { off } => {
+                return Err(ScriptError::ConformingStrings { line, statement: describe(s), off });
+            }
+        }
         if is_transaction_control(s) {
             if control.is_none() {
                 control = Some((line, describe(s)));
@@ -117,17 +162,144 @@ pub fn classify(script: &str, server_version_num: i32) -> Result<Classification,
             if let Some((line, statement)) = control.or(refusing) {
                 return Err(ScriptError::DirectiveConflict { line, statement });
             }
-            Ok(Classification { mode: Mode::Transaction, reason: "directive on line 1".into() })
+            Ok(Classification { mode: Mode::Transaction, reason: "directive on line 1".into(), conforming_strings })
         }
         Some(Mode::NoTransaction) => {
-            Ok(Classification { mode: Mode::NoTransaction, reason: "directive on line 1".into() })
+            Ok(Classification { mode: Mode::NoTransaction, reason: "directive on line 1".into(), conforming_strings })
         }
         None => Ok(match refusing.or(control) {
-            Some((line, statement)) => {
-                Classification { mode: Mode::NoTransaction, reason: format!("line {line}: {statement}") }
-            }
-            None => Classification { mode: Mode::Transaction, reason: "default".into() },
+            Some((line, statement)) => Classification {
+                mode: Mode::NoTransaction,
+                reason: format!("line {line}: {statement}"),
+                conforming_strings,
+            },
+            None => Classification { mode: Mode::Transaction, reason: "default".into(), conforming_strings },
         }),
+    }
+}
+
+/// What one statement does to `standard_conforming_strings`.
+enum Effect {
+    None,
+    Carry(Carry),
+    Refuse { off: bool },
+}
+
+const SCS: &str = "standard_conforming_strings";
+
+/// Admits the spellings whose effect is known (`SHOW`, `SET`/`SET SESSION` to
+/// on or `DEFAULT`, `SET LOCAL ... = on`, `RESET`, `ALTER DATABASE|ROLE|USER|SYSTEM
+/// ... SET ... = on | RESET`, reading it with `current_setting('...')`);
+/// refuses off and every other mention (`set_config`, `pg_settings`, a DO body, ...).
+fn conforming_strings_effect(s: &Statement<'_>) -> Effect {
+    let t = &s.tokens;
+    if s.starts_with(&["RESET", "ALL"]) || s.starts_with(&["DISCARD", "ALL"]) {
+        return Effect::Carry(Carry::Reset);
+    }
+    let mentions: Vec<usize> = (0..t.len()).filter(|&i| mentions_scs(&t[i])).collect();
+    if mentions.is_empty() {
+        return Effect::None;
+    }
+    let only_reads = mentions.iter().all(|&i| {
+        t[i].kind == Kind::String
+            && t[i].text.eq_ignore_ascii_case("'standard_conforming_strings'")
+            && i >= 2
+            && t[i - 1].kind == Kind::Open
+            && t[i - 2].is("current_setting")
+    });
+    if only_reads {
+        return Effect::None;
+    }
+    let named = |i: usize| t.get(i).is_some_and(|x| x.is(SCS));
+    if s.tokens.len() == 2 && s.starts_with(&["SHOW"]) && named(1) {
+        return Effect::None;
+    }
+    if s.tokens.len() == 2 && s.starts_with(&["RESET"]) && named(1) {
+        return Effect::Carry(Carry::Reset);
+    }
+    if s.starts_with(&["SET"]) {
+        let (local, at) = match s.get(1) {
+            Some(x) if x.is("LOCAL") => (true, 2),
+            Some(x) if x.is("SESSION") => (false, 2),
+            _ => (false, 1),
+        };
+        if named(at) && mentions.len() == 1 {
+            return match set_value(&t[at + 1..]) {
+                Value::On if local => Effect::None,
+                Value::On => Effect::Carry(Carry::On),
+                Value::Default if local => Effect::None,
+                Value::Default => Effect::Carry(Carry::Reset),
+                Value::Off => Effect::Refuse { off: true },
+                Value::Unknown => Effect::Refuse { off: false },
+            };
+        }
+    }
+    let alter = ["DATABASE", "ROLE", "USER", "SYSTEM"].iter().any(|k| s.starts_with(&["ALTER", k]));
+    if alter && mentions.len() == 1 && mentions[0] >= 1 {
+        let at = mentions[0];
+        if t[at - 1].is("RESET") {
+            return Effect::None;
+        }
+        if t[at - 1].is("SET") {
+            return match set_value(&t[at + 1..]) {
+                Value::On | Value::Default => Effect::None,
+                Value::Off => Effect::Refuse { off: true },
+                Value::Unknown => Effect::Refuse { off: false },
+            };
+        }
+    }
+    let off = t.iter().any(|x| matches!(bool_value(x), Some(false)));
+    Effect::Refuse { off }
+}
+
+/// The token names the setting: a word, a quoted identifier, or a string that contains its name.
+fn mentions_scs(t: &lexer::Token<'_>) -> bool {
+    match t.kind {
+        Kind::Word => t.text.eq_ignore_ascii_case(SCS),
+        Kind::Quoted | Kind::String => t.text.to_ascii_lowercase().contains(SCS),
+        _ => false,
+    }
+}
+
+enum Value {
+    On,
+    Off,
+    Default,
+    Unknown,
+}
+
+/// `{= | TO} value` of a `SET`: one value, nothing after it.
+fn set_value(rest: &[lexer::Token<'_>]) -> Value {
+    let [op, value] = rest else { return Value::Unknown };
+    if !(op.text == "=" || op.is("TO")) {
+        return Value::Unknown;
+    }
+    if value.is("DEFAULT") {
+        return Value::Default;
+    }
+    match bool_value(value) {
+        Some(true) => Value::On,
+        Some(false) => Value::Off,
+        None => Value::Unknown,
+    }
+}
+
+/// A boolean as the server's `parse_bool` reads it: on/off, true/false, yes/no,
+/// 1/0 and their unique prefixes, any case, as a word, a number or a plain string.
+fn bool_value(t: &lexer::Token<'_>) -> Option<bool> {
+    let text = match t.kind {
+        Kind::Word | Kind::Number => t.text,
+        Kind::String if t.text.starts_with('\'') => &t.text[1..t.text.len() - 1],
+        _ => return None,
+    };
+    let v = text.trim().to_ascii_lowercase();
+    let prefix_of = |word: &str, min: usize| v.len() >= min && word.starts_with(v.as_str());
+    if prefix_of("true", 1) || prefix_of("yes", 1) || prefix_of("on", 2) || v == "1" {
+        Some(true)
+    } else if prefix_of("false", 1) || prefix_of("no", 1) || prefix_of("off", 2) || v == "0" {
+        Some(false)
+    } else {
+        None
     }
 }
 
@@ -166,14 +338,15 @@ fn opens_transaction(s: &Statement<'_>) -> bool {
     s.starts_with(&["BEGIN"]) || s.starts_with(&["START", "TRANSACTION"])
 }
 
-/// Statements PostgreSQL refuses inside a transaction block.
+/// Statements PostgreSQL refuses inside a transaction block. `CONCURRENTLY` counts
+/// only where the grammar puts it (it is a reserved word there, never a name).
 fn refuses_transaction_block(s: &Statement<'_>, server_version_num: i32) -> bool {
-    let concurrently = s.tokens.iter().any(|t| t.is("CONCURRENTLY"));
-    (s.starts_with(&["CREATE"]) && concurrently && s.tokens.iter().take(3).any(|t| t.is("INDEX")))
-        || (s.starts_with(&["DROP", "INDEX"]) && concurrently)
-        || (s.starts_with(&["REINDEX"])
-            && (concurrently || s.get(1).is_some_and(|t| t.is("SYSTEM") || t.is("DATABASE"))))
-        || (s.starts_with(&["ALTER", "TABLE"]) && concurrently && s.has_top_level("DETACH"))
+    s.starts_with(&["CREATE", "INDEX", "CONCURRENTLY"])
+        || s.starts_with(&["CREATE", "UNIQUE", "INDEX", "CONCURRENTLY"])
+        || s.starts_with(&["DROP", "INDEX", "CONCURRENTLY"])
+        || reindex_refuses(s)
+        || (s.starts_with(&["ALTER", "TABLE"]) && detaches_concurrently(s))
+        || s.starts_with(&["DISCARD", "ALL"])
         || s.starts_with(&["VACUUM"])
         || s.starts_with(&["CREATE", "DATABASE"])
         || s.starts_with(&["DROP", "DATABASE"])
@@ -186,6 +359,44 @@ fn refuses_transaction_block(s: &Statement<'_>, server_version_num: i32) -> bool
         || (s.starts_with(&["ALTER", "SUBSCRIPTION"]) && s.has_top_level("REFRESH"))
         || (s.starts_with(&["CLUSTER"]) && s.tokens.len() == 1)
         || (server_version_num < 120000 && s.starts_with(&["ALTER", "TYPE"]) && is_add_value(s))
+}
+
+/// `REINDEX [(options)] {SCHEMA | DATABASE | SYSTEM} ...`, or with `CONCURRENTLY`
+/// after the kind or as an option (`(CONCURRENTLY)`, `(CONCURRENTLY true)`).
+fn reindex_refuses(s: &Statement<'_>) -> bool {
+    if !s.starts_with(&["REINDEX"]) {
+        return false;
+    }
+    let t = &s.tokens;
+    let mut i = 1;
+    let mut concurrently = false;
+    if t.get(1).is_some_and(|x| x.kind == Kind::Open) {
+        let close = t.iter().skip(2).position(|x| x.kind == Kind::Close).map_or(t.len(), |p| p + 2);
+        for option in t[2..close.min(t.len())].split(|x| x.kind == Kind::Comma) {
+            if option.first().is_some_and(|x| x.is("CONCURRENTLY")) {
+                concurrently |= option.get(1).is_none_or(|v| bool_value(v) != Some(false));
+            }
+        }
+        i = close + 1;
+    }
+    concurrently
+        || t.get(i).is_some_and(|x| x.is("SCHEMA") || x.is("DATABASE") || x.is("SYSTEM"))
+        || t.get(i + 1).is_some_and(|x| x.is("CONCURRENTLY"))
+}
+
+/// `ALTER TABLE ... DETACH PARTITION name CONCURRENTLY`.
+fn detaches_concurrently(s: &Statement<'_>) -> bool {
+    let t = &s.tokens;
+    (0..t.len()).any(|i| {
+        if !(t[i].is("DETACH") && t.get(i + 1).is_some_and(|x| x.is("PARTITION"))) {
+            return false;
+        }
+        let mut j = i + 3;
+        while t.get(j).is_some_and(|x| x.text == ".") {
+            j += 2;
+        }
+        t.get(j).is_some_and(|x| x.is("CONCURRENTLY"))
+    })
 }
 
 fn is_add_value(s: &Statement<'_>) -> bool {
@@ -212,6 +423,10 @@ mod tests {
     use super::*;
 
     const PG15: i32 = 150004;
+
+    fn classify(script: &str, version: i32) -> Result<Classification, ScriptError> {
+        super::classify(script, version, lexer::Options::default())
+    }
 
     fn mode(script: &str) -> Mode {
         classify(script, PG15).unwrap().mode
@@ -293,6 +508,113 @@ mod tests {
         assert!(matches!(classify("-- drydock: nope\n", PG15), Err(ScriptError::UnknownDirective { .. })));
         // Only the first line counts.
         assert_eq!(mode("SELECT 1;\n-- drydock: no-transaction\n"), Mode::Transaction);
+    }
+
+    /// Statements the server refuses in a transaction block, each alone in its file,
+    /// and look-alikes that are not.
+    #[test]
+    fn no_transaction_statements_as_a_class() {
+        use Mode::*;
+        let cases: &[(&str, Mode)] = &[
+            ("REINDEX SCHEMA public;", NoTransaction),
+            ("reindex database app;", NoTransaction),
+            ("REINDEX SYSTEM app;", NoTransaction),
+            ("REINDEX (VERBOSE) SCHEMA public;", NoTransaction),
+            ("REINDEX TABLE CONCURRENTLY t;", NoTransaction),
+            ("REINDEX (CONCURRENTLY) TABLE t;", NoTransaction),
+            ("REINDEX (VERBOSE, CONCURRENTLY true) INDEX i;", NoTransaction),
+            ("REINDEX (CONCURRENTLY false) TABLE t;", Transaction),
+            ("REINDEX TABLE t;", Transaction),
+            ("REINDEX INDEX i;", Transaction),
+            ("DISCARD ALL;", NoTransaction),
+            ("DISCARD PLANS;", Transaction),
+            ("DISCARD TEMP;", Transaction),
+            ("CREATE INDEX CONCURRENTLY IF NOT EXISTS i ON t (a);", NoTransaction),
+            ("ALTER TABLE p DETACH PARTITION s.c CONCURRENTLY;", NoTransaction),
+            ("ALTER TABLE p DETACH PARTITION c;", Transaction),
+            // Names that look like keywords decide nothing.
+            ("CREATE INDEX i ON t (concurrently(a));", Transaction),
+            ("SELECT 1 AS concurrently;", Transaction),
+            ("CREATE TABLE t (type text, begin int);", Transaction),
+            ("ALTER TABLE t ADD COLUMN type text;", Transaction),
+            ("UPDATE t SET begin = 1 WHERE type = 'x';", Transaction),
+            ("CREATE TYPE \"type\" AS ENUM ('a');", Transaction),
+            ("ALTER TYPE type ADD VALUE 'b';", Transaction),
+            ("CREATE FUNCTION f(begin int) RETURNS int LANGUAGE sql AS $$ SELECT begin $$;\nCREATE TABLE x (id int);", Transaction),
+            ("CREATE PROCEDURE p(case text) LANGUAGE sql AS $$ SELECT 1 $$;\nCREATE INDEX CONCURRENTLY i ON t (a);", NoTransaction),
+        ];
+        for (script, expected) in cases {
+            match classify(script, PG15) {
+                Ok(c) => assert_eq!(c.mode, *expected, "{script}"),
+                // A no-tx statement among others is refused, which proves it was seen.
+                Err(ScriptError::NotAlone { .. }) => assert_eq!(*expected, NoTransaction, "{script}"),
+                Err(e) => panic!("{script}: {e}"),
+            }
+        }
+        // A parameter named `begin` no longer hides what follows it.
+        let err =
+            classify("CREATE FUNCTION f(begin int) RETURNS int LANGUAGE sql AS 'SELECT 1';\nBEGIN;\nSELECT 1;", PG15)
+                .unwrap_err();
+        assert_eq!(err, ScriptError::Unbalanced { line: 2, statement: "BEGIN".into() });
+    }
+
+    /// Every spelling that turns `standard_conforming_strings` off is refused
+    /// with its line; the spellings whose effect is known are admitted.
+    #[test]
+    fn turning_standard_conforming_strings_off_is_refused() {
+        let refused = [
+            "SET standard_conforming_strings = off;",
+            "SET standard_conforming_strings TO false;",
+            "set standard_conforming_strings = 0;",
+            "SET standard_conforming_strings = 'of';",
+            "SET SESSION standard_conforming_strings = no;",
+            "SET LOCAL standard_conforming_strings = off;",
+            "SET \"standard_conforming_strings\" = off;",
+            "SELECT set_config('standard_conforming_strings', 'off', false);",
+            "SELECT pg_catalog.set_config('standard_conforming_strings', 'off', true);",
+            "UPDATE pg_settings SET setting = 'off' WHERE name = 'standard_conforming_strings';",
+            "ALTER DATABASE app SET standard_conforming_strings = off;",
+            "ALTER ROLE app IN DATABASE app SET standard_conforming_strings TO false;",
+            "ALTER USER app SET standard_conforming_strings = off;",
+            "ALTER SYSTEM SET standard_conforming_strings = off;",
+            "DO $$ BEGIN SET standard_conforming_strings = off; END $$;",
+        ];
+        for script in refused {
+            let text = format!("CREATE TABLE a (id int);\n{script}");
+            let err = classify(&text, PG15).unwrap_err();
+            assert!(matches!(err, ScriptError::ConformingStrings { line: 2, .. }), "{script}: {err:?}");
+            assert!(err.to_string().contains("on line 2") && err.to_string().contains("remove it"), "{err}");
+        }
+        let unknown = classify("SET standard_conforming_strings = maybe;", PG15).unwrap_err();
+        assert!(matches!(unknown, ScriptError::ConformingStrings { off: false, .. }), "{unknown:?}");
+        let admitted: &[(&str, Carry)] = &[
+            ("SHOW standard_conforming_strings;", Carry::Unchanged),
+            ("SELECT current_setting('standard_conforming_strings');", Carry::Unchanged),
+            ("SET standard_conforming_strings = on;", Carry::On),
+            ("SET LOCAL standard_conforming_strings TO true;", Carry::Unchanged),
+            ("SET standard_conforming_strings TO DEFAULT;", Carry::Reset),
+            ("RESET standard_conforming_strings;", Carry::Reset),
+            ("RESET ALL;", Carry::Reset),
+            ("ALTER DATABASE app SET standard_conforming_strings = on;", Carry::Unchanged),
+            ("ALTER DATABASE app RESET standard_conforming_strings;", Carry::Unchanged),
+            ("-- SET standard_conforming_strings = off;\nSELECT 1;", Carry::Unchanged),
+        ];
+        for (script, carry) in admitted {
+            assert_eq!(classify(script, PG15).unwrap().conforming_strings, *carry, "{script}");
+        }
+        // Any other string naming it is refused: drydock cannot tell a DO body or
+        // an EXECUTE argument from a message (admit the known, refuse the rest).
+        assert!(classify("SELECT 'standard_conforming_strings';", PG15).is_err());
+    }
+
+    /// The same file is read as the session will read it.
+    #[test]
+    fn the_sessions_standard_conforming_strings_decides_what_is_a_string() {
+        let script = "INSERT INTO t VALUES ('a\\'); COMMIT; --');";
+        let on = super::classify(script, PG15, lexer::Options { standard_conforming_strings: true }).unwrap();
+        assert_eq!((on.mode, on.reason.as_str()), (Mode::NoTransaction, "line 1: COMMIT"));
+        let off = super::classify(script, PG15, lexer::Options { standard_conforming_strings: false }).unwrap();
+        assert_eq!(off.mode, Mode::Transaction);
     }
 
     #[test]

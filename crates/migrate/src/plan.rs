@@ -6,7 +6,7 @@ use tokio_postgres::Client;
 
 use crate::ledger::{self, LedgerRow};
 use crate::lint::{lint, Finding};
-use crate::mode::{classify, Mode};
+use crate::mode::{classify, Carry, Mode};
 use crate::{MigrateError, Migration, Problem};
 
 /// The local migrations and the database's ledger, read once.
@@ -16,6 +16,10 @@ pub struct History {
     pub schema: String,
     /// `server_version_num`, e.g. 150004.
     pub server_version_num: i32,
+    /// The session's `standard_conforming_strings`, as `SHOW` reports it: how
+    /// the server will lex the first migration (`on` unless the database, the
+    /// role or the server configuration turned it off).
+    pub standard_conforming_strings: bool,
     /// Whether `_prisma_migrations` exists.
     pub ledger_exists: bool,
     /// Tables, views, sequences and types in the schema that no extension owns
@@ -33,7 +37,8 @@ pub async fn read_history(client: &Client, local: Vec<Migration>) -> Result<Hist
         .query_one(
             "SELECT current_schema()::text,
                     current_setting('server_version_num')::int,
-                    to_regclass(format('%I.%I', current_schema(), '_prisma_migrations')) IS NOT NULL",
+                    to_regclass(format('%I.%I', current_schema(), '_prisma_migrations')) IS NOT NULL,
+                    current_setting('standard_conforming_strings') = 'on'",
             &[],
         )
         .await
@@ -49,7 +54,15 @@ pub async fn read_history(client: &Client, local: Vec<Migration>) -> Result<Hist
     } else {
         (Vec::new(), count_objects(client, &schema).await?)
     };
-    Ok(History { schema, server_version_num: row.get(1), ledger_exists, schema_objects, rows, local })
+    Ok(History {
+        schema,
+        server_version_num: row.get(1),
+        standard_conforming_strings: row.get(3),
+        ledger_exists,
+        schema_objects,
+        rows,
+        local,
+    })
 }
 
 async fn count_objects(client: &Client, schema: &str) -> Result<i64, MigrateError> {
@@ -146,6 +159,10 @@ pub struct Pending {
     pub reason: String,
     /// Destructive statements (see [`lint`]).
     pub findings: Vec<Finding>,
+    /// The `standard_conforming_strings` this file was lexed with: the session's,
+    /// as earlier files of the run leave it. `apply` makes the server confirm it
+    /// before the file runs.
+    pub standard_conforming_strings: bool,
 }
 
 /// What a deploy will do; built only when nothing stands in the way.
@@ -180,11 +197,27 @@ pub fn plan(history: &History, options: &Options) -> Result<Plan, MigrateError> 
         }
     }
     let mut pending = Vec::new();
+    // Each file is lexed as the server will lex it: with the session's setting as
+    // the files before it leave it (the server lexes a whole query string at once,
+    // so a file's own `SET` counts only from the next file on).
+    let mut scs = history.standard_conforming_strings;
     for m in status.pending {
-        match classify(&m.script, history.server_version_num) {
+        let lex = sqllex::Options { standard_conforming_strings: scs };
+        match classify(&m.script, history.server_version_num, lex) {
             Ok(c) => {
-                let findings = lint(&m);
-                pending.push(Pending { migration: m, mode: c.mode, reason: c.reason, findings });
+                let findings = lint(&m, lex);
+                pending.push(Pending {
+                    migration: m,
+                    mode: c.mode,
+                    reason: c.reason,
+                    findings,
+                    standard_conforming_strings: scs,
+                });
+                scs = match c.conforming_strings {
+                    Carry::Unchanged => scs,
+                    Carry::On => true,
+                    Carry::Reset => history.standard_conforming_strings,
+                };
             }
             Err(error) => refused.push(Problem::Script { name: m.name.clone(), path: m.path.clone(), error }),
         }
@@ -219,6 +252,7 @@ mod tests {
         History {
             schema: "public".into(),
             server_version_num: 150004,
+            standard_conforming_strings: true,
             ledger_exists: true,
             schema_objects: 0,
             rows,
