@@ -9,7 +9,8 @@
 //! - a lock file `<backups>/.deploy-<env>.lock` (pid, user, host, start time,
 //!   command) for a readable message, and to notice a holder that is gone.
 //!
-//! Runs no program; talks to PostgreSQL and writes the lock file only. Never prints.
+//! Runs no program; talks to PostgreSQL (connecting through `pgconn`, so every
+//! URL form users have works) and writes the lock file only. Never prints.
 
 mod lock;
 

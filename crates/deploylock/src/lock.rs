@@ -87,16 +87,8 @@ pub fn acquire(url: &str, dir: &Utf8Path, env: &str, command: &str, wait: Durati
     let file = dir.join(format!(".deploy-{env}.lock"));
     let started = Instant::now();
     let client = runtime.block_on(async {
-        let (client, connection) =
-            tokio::time::timeout(Duration::from_secs(10), tokio_postgres::connect(url, tokio_postgres::NoTls))
-                .await
-                .map_err(|_| LockError::Database("no answer within 10 s".into()))?
-                .map_err(|e| LockError::Database(e.to_string()))?;
-        tokio::spawn(connection);
-        client
-            .simple_query("SET application_name = 'drydock deploy lock'")
-            .await
-            .map_err(|e| LockError::Database(e.to_string()))?;
+        let client =
+            pgconn::connect(url, "drydock deploy lock").await.map_err(|e| LockError::Database(e.to_string()))?;
         let mut pause = Duration::from_millis(100);
         loop {
             let row = client
