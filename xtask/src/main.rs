@@ -2,6 +2,7 @@
 //! each task lives in its own module and reads top to bottom.
 
 mod backup;
+mod bench;
 mod check;
 mod context;
 mod db;
@@ -44,6 +45,8 @@ enum Task {
     Check(check::Args),
     /// List every pipeline with its steps.
     Pipelines,
+    /// Benchmarks of the dev-profile binary beside the raw tools it wraps (one table).
+    Bench(bench::Args),
     /// Benchmark: app downtime of a deploy vs the naive stop-build-start order.
     BenchDeploy(downtime::Args),
     /// Show the journal of pipeline runs, newest first.
@@ -71,6 +74,7 @@ fn main() -> std::process::ExitCode {
         Task::DeployDev(args) => deploy::run(&ctx, "dev", args),
         Task::Check(args) => check::run(&ctx, args),
         Task::Pipelines => pipeline::list(&ctx),
+        Task::Bench(args) => bench::run(&ctx, args),
         Task::BenchDeploy(args) => downtime::run(&ctx, args),
         Task::History(args) => journal::history(&ctx, args),
         Task::Status(args) => status::run(&ctx, args),
