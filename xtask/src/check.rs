@@ -81,7 +81,12 @@ pub(crate) fn findings(
         // On a first deploy the database does not run yet: the migrate step
         // checks again once it does.
         Ok(local) => match ctx.database_url(compose) {
-            Err(_) => {}
+            Err(_) if !database_running(env, compose) => {}
+            Err(e) => findings.push(finding(
+                &format!("database of {}", env.name),
+                format!("{e:#}"),
+                "set DATABASE_URL, or fix the database service's environment",
+            )),
             Ok(url) => match ledger_findings(&url, env, local, allow_destructive) {
                 Ok(found) => findings.extend(found),
                 Err(e) => findings.push(finding(
@@ -151,20 +156,43 @@ fn api_at_least(version: &str, want_major: u32, want_minor: u32) -> bool {
 }
 
 /// Room for a backup on the backups folder's disk, estimated from the
-/// database size.
+/// database size. A check that cannot run is a finding, never skipped.
 fn disk_finding(ctx: &Ctx, env: &Environment, compose: &Compose) -> Option<Finding> {
-    let url = ctx.database_url(compose).ok()?;
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
-    let size: i64 = rt.block_on(async {
-        let connect = tokio_postgres::connect(&url, tokio_postgres::NoTls);
-        let (client, connection) =
-            tokio::time::timeout(std::time::Duration::from_secs(10), connect).await.ok()?.ok()?;
-        tokio::spawn(connection);
-        client.query_one("SELECT pg_database_size(current_database())", &[]).await.ok().map(|r| r.get(0))
-    })?;
-    let dir = ctx.backups_dir_of(env).ok()?;
-    let free = free_bytes(&dir)?;
-    preflight::check_disk_room(&dir, free, size.max(0) as u64)
+    let cannot = |why: String, fix: &str| {
+        Some(Finding { place: format!("disk room for a backup of {}", env.name), why, fix: fix.to_owned() })
+    };
+    let url = match ctx.database_url(compose) {
+        Ok(url) => url,
+        // A first deploy (or a stopped database the deploy starts): the
+        // backup step itself reports a full disk.
+        Err(_) if !database_running(env, compose) => return None,
+        Err(e) => {
+            return cannot(format!("cannot tell the database size: {e:#}"), "start the database or set DATABASE_URL")
+        }
+    };
+    let size = match crate::db::database_size(&url) {
+        Ok(size) => size,
+        Err(e) => {
+            return cannot(
+                format!("cannot tell the database size: {e:#}"),
+                "make the database reachable (`cargo xtask status`)",
+            )
+        }
+    };
+    let dir = match ctx.backups_dir_of(env) {
+        Ok(dir) => dir,
+        Err(e) => return cannot(format!("{e:#}"), "create the backups folder, writable by this user"),
+    };
+    let Some(free) = free_bytes(&dir) else {
+        return cannot(format!("`df -Pk {dir}` did not tell the free space"), "check that `df` works on this machine");
+    };
+    preflight::check_disk_room(&dir, free, size)
+}
+
+/// A container of the database service runs (else a deploy starts it and checks again then).
+/// Unknown counts as running, so that the check reports instead of skipping.
+fn database_running(env: &Environment, compose: &Compose) -> bool {
+    compose.containers(&env.database_service).map(|c| c.iter().any(|c| c.status == "running")).unwrap_or(true)
 }
 
 /// Free bytes on the file system holding `dir`, from `df -Pk`.

@@ -1,9 +1,9 @@
 //! What every task needs: the workspace root, the configuration, the terminal,
 //! and the way from an environment name to compose and a database URL.
 
-use camino::{Utf8Path, Utf8PathBuf};
+use camino::Utf8PathBuf;
 use config::{Config, Environment};
-use eyre::{Context, Result};
+use eyre::{eyre, Context, Result};
 
 use crate::ui::Ui;
 
@@ -16,8 +16,8 @@ pub(crate) struct Ctx {
 
 impl Ctx {
     pub(crate) fn new() -> Result<Ctx> {
-        let root = workspace_root();
-        let config = Config::load(&root)?;
+        let root = locate_workspace().map_err(crate::exit::refused)?;
+        let config = Config::load(&root).map_err(|e| crate::exit::refused(e.into()))?;
         Ok(Ctx { root, config, ui: Ui::detect() })
     }
 
@@ -54,7 +54,108 @@ impl Ctx {
     }
 }
 
-/// The workspace root: the parent of this crate's folder, fixed at build time.
+/// The workspace this run acts on: the parent of the `xtask` folder that
+/// cargo names in `CARGO_MANIFEST_DIR` *at run time* (`cargo run` sets it).
+/// Never the folder baked in at build time: with one target dir shared by two
+/// checkouts, `cargo xtask` in one may run the binary built in the other.
+pub(crate) fn locate_workspace() -> Result<Utf8PathBuf> {
+    workspace_of(std::env::var_os("CARGO_MANIFEST_DIR"))
+}
+
+/// The workspace whose `xtask` folder is `manifest_dir`, checked.
+fn workspace_of(manifest_dir: Option<std::ffi::OsString>) -> Result<Utf8PathBuf> {
+    const HOW: &str = "run drydock as `cargo xtask ...` from inside the workspace, so that cargo tells it which one";
+    let Some(dir) = manifest_dir.filter(|d| !d.is_empty()) else {
+        return Err(eyre!("cannot tell which workspace to act on (CARGO_MANIFEST_DIR is not set): {HOW}"));
+    };
+    let xtask = Utf8PathBuf::from_path_buf(dir.into())
+        .map_err(|d| eyre!("the workspace path {} is not UTF-8: move the checkout to a UTF-8 path", d.display()))?;
+    let xtask = xtask.canonicalize_utf8().wrap_err_with(|| format!("CARGO_MANIFEST_DIR names {xtask}: {HOW}"))?;
+    if !xtask.join("Cargo.toml").is_file() {
+        return Err(eyre!("CARGO_MANIFEST_DIR names {xtask}, which holds no Cargo.toml: {HOW}"));
+    }
+    let root = xtask.parent().ok_or_else(|| eyre!("CARGO_MANIFEST_DIR names {xtask}, which has no parent: {HOW}"))?;
+    if !root.join("Cargo.toml").is_file() {
+        return Err(eyre!("{root} holds no Cargo.toml, so {xtask} is not the xtask of a workspace: {HOW}"));
+    }
+    Ok(root.to_owned())
+}
+
+/// The workspace root of a test run (cargo sets `CARGO_MANIFEST_DIR` for tests too).
+#[cfg(test)]
 pub(crate) fn workspace_root() -> Utf8PathBuf {
-    Utf8Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace root").to_owned()
+    locate_workspace().unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    /// The run-time variable decides, not the folder the binary was built in.
+    #[test]
+    fn the_run_time_manifest_dir_decides() {
+        let other = std::env::temp_dir().join(format!("drydock-ws-{}", std::process::id()));
+        std::fs::create_dir_all(other.join("xtask")).unwrap();
+        std::fs::write(other.join("xtask/Cargo.toml"), "[package]\nname = \"xtask\"\n").unwrap();
+        std::fs::write(other.join("Cargo.toml"), "[workspace]\nmembers = [\"xtask\"]\n").unwrap();
+        let found = super::workspace_of(Some(other.join("xtask").into())).unwrap();
+        assert_eq!(found.as_std_path(), other.canonicalize().unwrap());
+        let err = format!("{:#}", super::workspace_of(Some(other.join("nowhere").into())).unwrap_err());
+        assert!(err.contains("cargo xtask"), "{err}");
+        std::fs::remove_file(other.join("Cargo.toml")).unwrap();
+        let err = format!("{:#}", super::workspace_of(Some(other.join("xtask").into())).unwrap_err());
+        assert!(err.contains("not the xtask of a workspace"), "{err}");
+        for unset in [None, Some("".into())] {
+            let err = format!("{:#}", super::workspace_of(unset).unwrap_err());
+            assert!(err.contains("CARGO_MANIFEST_DIR is not set") && err.contains("cargo xtask"), "{err}");
+        }
+        let _ = std::fs::remove_dir_all(&other);
+    }
+
+    /// Two checkouts sharing one target dir (a global `CARGO_TARGET_DIR`, sccache):
+    /// built in A, `cargo xtask` in B runs A's binary (cargo finds it fresh), which
+    /// must still act on B. Reuses this test's own target dir, so little is rebuilt.
+    #[test]
+    fn two_checkouts_sharing_a_target_dir_each_act_on_their_own() {
+        let root = super::workspace_root();
+        let exe = std::env::current_exe().unwrap();
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| exe.ancestors().nth(3).unwrap().to_owned());
+        let base = std::env::temp_dir().join(format!("drydock-two-checkouts-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let (a, b) = (base.join("a"), base.join("b"));
+        for dir in [&a, &b] {
+            std::fs::create_dir_all(dir).unwrap();
+            let parts = ["Cargo.toml", "Cargo.lock", ".cargo", "crates", "xtask", "demo", "migrations"];
+            let mut args: Vec<std::ffi::OsString> = vec!["-a".into()];
+            args.extend(parts.iter().map(|p| root.join(p).into_std_path_buf().into_os_string()));
+            args.push(dir.clone().into_os_string());
+            duct::cmd("cp", args).run().unwrap();
+        }
+        let manifest = std::fs::read_to_string(b.join("Cargo.toml")).unwrap();
+        let edited = manifest
+            .replacen("project-name = \"drydock-demo-prod\"", "project-name = \"drydock-demo-prod-b\"", 1)
+            .replacen("\nbackups = \"backups\"", "\nbackups = \"backups-b\"", 1);
+        assert_ne!(edited, manifest, "the test expects prod's project-name and backups in Cargo.toml");
+        std::fs::write(b.join("Cargo.toml"), edited).unwrap();
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        duct::cmd(&cargo, ["build", "-q", "-p", "xtask"])
+            .dir(&a)
+            .env("CARGO_TARGET_DIR", &target)
+            .env_remove("CARGO_MANIFEST_DIR")
+            .run()
+            .expect("build in checkout A");
+        let out = duct::cmd(&cargo, ["xtask", "history", "prod"])
+            .dir(&b)
+            .env("CARGO_TARGET_DIR", &target)
+            .env_remove("CARGO_MANIFEST_DIR")
+            .env("NO_COLOR", "1")
+            .stderr_to_stdout()
+            .unchecked()
+            .read()
+            .unwrap();
+        let b_backups = b.canonicalize().unwrap().join("backups-b");
+        assert!(out.contains(b_backups.to_str().unwrap()), "checkout B did not act on its own config:\n{out}");
+        assert!(!out.contains(a.to_str().unwrap()), "checkout B acted on checkout A:\n{out}");
+        let _ = std::fs::remove_dir_all(&base);
+    }
 }
