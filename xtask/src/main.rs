@@ -6,6 +6,7 @@ mod bench;
 mod check;
 mod context;
 mod db;
+mod demo;
 mod deploy;
 mod downtime;
 mod exit;
@@ -63,6 +64,8 @@ enum Task {
     Restore(restore::Args),
     /// Apply pending migrations; also `migrate status|new|resolve`.
     Migrate(migrate::Args),
+    /// First command on a fresh machine: provision what is missing, deploy the demo stack, show its status.
+    Demo(demo::Args),
     /// Provision Docker, compose v1/v2 and base images if missing, then run every test.
     Test(test::Args),
 }
@@ -83,6 +86,7 @@ fn main() -> std::process::ExitCode {
         Task::Backups(args) => backup::list(&ctx, args),
         Task::Restore(args) => restore::run(&ctx, args),
         Task::Migrate(args) => migrate::run(&ctx, args),
+        Task::Demo(args) => demo::run(&ctx, args),
         Task::Test(args) => test::run(&ctx, args),
     });
     match result {
