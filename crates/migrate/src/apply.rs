@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use tokio_postgres::error::ErrorPosition;
-use tokio_postgres::Client;
+use tokio_postgres::error::{ErrorPosition, SqlState};
+use tokio_postgres::{Client, SimpleQueryMessage};
 
 use crate::ledger::{self, TABLE};
 use crate::mode::Mode;
@@ -39,10 +39,14 @@ pub enum Event<'a> {
 /// the first failure. Call it while holding [`crate::lock`], right after
 /// [`crate::plan`] on a fresh [`crate::read_history`].
 ///
-/// A transactional migration is sent as `BEGIN; <file>; <ledger row>; COMMIT;`
-/// in one simple query: it either commits with its row or leaves nothing, and
-/// a rolled-back attempt is then recorded with `rolled_back_at` and the error
-/// in `logs`. A no-tx migration is sent alone, between a "started" row and
+/// A transactional migration is sent as `BEGIN; SELECT txid_current()` and then
+/// `<lexing guard>; <file>; <ledger row>; COMMIT;`: it either commits with its
+/// row or leaves nothing. After a failure the server must confirm the rollback
+/// (`txid_status` = `aborted`) before it is reported as one
+/// ([`MigrateError::Failed`]) and recorded with `rolled_back_at` and the error in
+/// `logs`; otherwise the outcome is unknown ([`MigrateError::Unconfirmed`],
+/// [`MigrateError::ConnectionLost`]). The lexing guard makes the server confirm
+/// it lexes the file with the plan's `standard_conforming_strings`. A no-tx migration is sent alone, between a "started" row and
 /// its completion, exactly as Prisma does; if it fails its row stays failed.
 ///
 /// Durability: transactional migrations commit with `synchronous_commit = off`
@@ -99,15 +103,40 @@ pub async fn apply(
 /// How many transactional migrations may be on the wire at once.
 const PIPELINE: usize = 32;
 
-type Reply<'a> = Pin<Box<dyn Future<Output = Result<(), tokio_postgres::Error>> + 'a>>;
+type Reply<'a, T> = Pin<Box<dyn Future<Output = Result<T, tokio_postgres::Error>> + 'a>>;
 
-/// One sent migration, waiting for its reply.
+/// One sent migration, waiting for its two replies.
 struct InFlight<'a> {
     index: usize,
+    /// `BEGIN; <guards>; SELECT txid_current()`: opens the transaction and names it.
+    head: Reply<'a, Vec<SimpleQueryMessage>>,
+    head_result: Option<Result<Vec<SimpleQueryMessage>, tokio_postgres::Error>>,
+    /// `<lexing guard>; <file>; <ledger row>; COMMIT`.
+    body: Reply<'a, ()>,
+    body_result: Option<Result<(), tokio_postgres::Error>>,
     sql: Arc<str>,
     script_at: usize,
-    reply: Reply<'a>,
-    result: Option<Result<(), tokio_postgres::Error>>,
+}
+
+impl InFlight<'_> {
+    fn is_done(&self) -> bool {
+        self.head_result.is_some() && self.body_result.is_some()
+    }
+}
+
+/// Marker of the lexing guard's error.
+const LEXING_GUARD: &str = "drydock: standard_conforming_strings is ";
+
+/// The first statement of a migration's query string: fails, before any
+/// statement of the file runs, unless the server lexes this very string with
+/// the `standard_conforming_strings` the plan lexed the file with (the server
+/// lexes a whole query string before running its first statement).
+/// `current_setting` is not constant-folded, so the cast runs only when it differs.
+fn lexing_guard(standard_conforming_strings: bool) -> String {
+    let expected = if standard_conforming_strings { "on" } else { "off" };
+    format!(
+        "SELECT ('{LEXING_GUARD}' || current_setting('standard_conforming_strings'))::int WHERE current_setting('standard_conforming_strings') <> '{expected}';\n"
+    )
 }
 
 /// Consecutive transactional migrations, pipelined: each is sent without
@@ -115,6 +144,11 @@ struct InFlight<'a> {
 /// leaves its transaction aborted, so the server rejects every later one
 /// at its `BEGIN`; each later one also starts with a guard that fails unless
 /// the ledger row of the one before it is committed.
+///
+/// Each migration is two query strings: the head opens the transaction and
+/// returns its id, the body runs the file, its ledger row and `COMMIT`. After a
+/// failure drydock ends the transaction and asks the server for that id's
+/// status: only `aborted` is reported as a rollback.
 async fn run_transactions<'a>(
     client: &'a Client,
     plan: &'a Plan,
@@ -132,11 +166,12 @@ async fn run_transactions<'a>(
     on_event(Event::Started { index: range.start, total, pending: &plan.pending[range.start] });
     loop {
         while next < range.end && queue.len() < PIPELINE {
-            let m = &plan.pending[next].migration;
+            let pending = &plan.pending[next];
+            let m = &pending.migration;
             let id = ledger::new_id();
-            let mut prefix = String::from("BEGIN;\n");
+            let mut head = String::from("BEGIN;\n");
             if let Some(previous) = &previous_id {
-                prefix.push_str(&format!(
+                head.push_str(&format!(
                     "SELECT 1 / (SELECT count(*)::int FROM {table} WHERE id = {});\n",
                     quote_literal(previous)
                 ));
@@ -144,14 +179,25 @@ async fn run_transactions<'a>(
             if next + 1 == total {
                 // The run's last commit restores the session's setting (a SET
                 // inside a transaction outlives its commit) and so is durable.
-                prefix.push_str(&format!("{};\n", durable.set()));
+                head.push_str(&format!("{};\n", durable.set()));
             }
+            head.push_str("SELECT txid_current()::text;");
+            let prefix = lexing_guard(pending.standard_conforming_strings);
             // The newline ends a trailing `--` comment of a file without a final newline.
             let sql: Arc<str> =
                 format!("{prefix}{}\n;\n{};\nCOMMIT;", m.script, ledger::applied_row_sql(&plan.schema, &id, m)).into();
             let owned = Arc::clone(&sql);
-            let reply: Reply<'a> = Box::pin(async move { client.batch_execute(&owned).await });
-            queue.push_back(InFlight { index: next, sql, script_at: prefix.len(), reply, result: None });
+            let head: Reply<'a, _> = Box::pin(async move { client.simple_query(&head).await });
+            let body: Reply<'a, ()> = Box::pin(async move { client.batch_execute(&owned).await });
+            queue.push_back(InFlight {
+                index: next,
+                head,
+                head_result: None,
+                body,
+                body_result: None,
+                sql,
+                script_at: prefix.len(),
+            });
             previous_id = Some(id);
             next += 1;
         }
@@ -160,12 +206,19 @@ async fn run_transactions<'a>(
         }
         // Poll every reply in order (a first poll sends the query), until the oldest is in.
         std::future::poll_fn(|cx| {
-            for flight in queue.iter_mut().filter(|f| f.result.is_none()) {
-                if let Poll::Ready(r) = flight.reply.as_mut().poll(cx) {
-                    flight.result = Some(r);
+            for flight in queue.iter_mut() {
+                if flight.head_result.is_none() {
+                    if let Poll::Ready(r) = flight.head.as_mut().poll(cx) {
+                        flight.head_result = Some(r);
+                    }
+                }
+                if flight.body_result.is_none() {
+                    if let Poll::Ready(r) = flight.body.as_mut().poll(cx) {
+                        flight.body_result = Some(r);
+                    }
                 }
             }
-            if queue.front().is_some_and(|f| f.result.is_some()) {
+            if queue.front().is_some_and(InFlight::is_done) {
                 Poll::Ready(())
             } else {
                 Poll::Pending
@@ -174,61 +227,127 @@ async fn run_transactions<'a>(
         .await;
         let flight = queue.pop_front().expect("the front is ready");
         let pending = &plan.pending[flight.index];
-        match flight.result.expect("the front is ready") {
-            Ok(()) => {
-                let applied = Applied {
-                    name: pending.migration.name.clone(),
-                    mode: Mode::Transaction,
-                    duration: front_since.elapsed(),
-                };
-                front_since = Instant::now();
-                on_event(Event::Applied(&applied));
-                done.push(applied);
-                if let Some(front) = queue.front() {
-                    on_event(Event::Started { index: front.index, total, pending: &plan.pending[front.index] });
-                } else if next < range.end {
-                    on_event(Event::Started { index: next, total, pending: &plan.pending[next] });
-                }
+        let head = flight.head_result.expect("the front is ready");
+        let body = flight.body_result.expect("the front is ready");
+        if let (Ok(_), Ok(())) = (&head, &body) {
+            let applied = Applied {
+                name: pending.migration.name.clone(),
+                mode: Mode::Transaction,
+                duration: front_since.elapsed(),
+            };
+            front_since = Instant::now();
+            on_event(Event::Applied(&applied));
+            done.push(applied);
+            if let Some(front) = queue.front() {
+                on_event(Event::Started { index: front.index, total, pending: &plan.pending[front.index] });
+            } else if next < range.end {
+                on_event(Event::Started { index: next, total, pending: &plan.pending[next] });
             }
-            Err(e) => {
-                let error = describe_in_script(&e, &flight.sql, flight.script_at, &pending.migration.script);
-                // Every later migration on the wire fails at its BEGIN; wait for them.
-                for later in queue.drain(..) {
-                    if later.result.is_none() {
-                        let _ = later.reply.await;
-                    }
-                }
-                if connection_lost(client, &e) {
-                    return Err(MigrateError::ConnectionLost {
-                        name: pending.migration.name.clone(),
-                        mode: Mode::Transaction,
-                        error,
-                    });
-                }
-                return Err(record_rollback(client, &plan.schema, pending, durable, error).await);
+            continue;
+        }
+        // Every later migration on the wire fails at its BEGIN; wait for them.
+        for later in queue.drain(..) {
+            if later.head_result.is_none() {
+                let _ = later.head.await;
+            }
+            if later.body_result.is_none() {
+                let _ = later.body.await;
             }
         }
+        let name = pending.migration.name.clone();
+        let lost = |error: String| MigrateError::ConnectionLost { name: name.clone(), mode: Mode::Transaction, error };
+        let script = &pending.migration.script;
+        let (error, xid) = match (&head, &body) {
+            (Err(e), _) => (describe(e), None),
+            (Ok(rows), Err(e)) => (describe_in_script(e, &flight.sql, flight.script_at, script), xid_of(rows)),
+            (Ok(_), Ok(())) => unreachable!("handled above"),
+        };
+        if [head.as_ref().err(), body.as_ref().err()].into_iter().flatten().any(|e| connection_lost(client, e)) {
+            return Err(lost(error));
+        }
+        let lexing = body.as_ref().err().is_some_and(|e| describe(e).contains(LEXING_GUARD));
+        match confirm_rollback(client, durable, xid.as_deref(), head.is_err(), body.as_ref().err()).await {
+            Confirmed::RolledBack => {}
+            Confirmed::Lost(why) => return Err(lost(format!("{error}; then {why}"))),
+            Confirmed::No(reason) => return Err(MigrateError::Unconfirmed { name, error, reason }),
+        }
+        let unrecorded = record_rollback(client, &plan.schema, pending, &error).await;
+        if lexing {
+            return Err(MigrateError::LexingChanged { name, planned: pending.standard_conforming_strings, unrecorded });
+        }
+        return Err(MigrateError::Failed { name, mode: Mode::Transaction, error, unrecorded });
     }
 }
 
-/// After a failed transactional migration: end its aborted transaction, then
-/// record the attempt durably (which also flushes the run's earlier commits).
-async fn record_rollback(
+/// The transaction id a head returned (its last row; the guard before it returns one too).
+fn xid_of(rows: &[SimpleQueryMessage]) -> Option<String> {
+    rows.iter().rev().find_map(|m| match m {
+        SimpleQueryMessage::Row(r) => r.get(0).map(str::to_owned),
+        _ => None,
+    })
+}
+
+/// What the server said about a failed migration's transaction.
+enum Confirmed {
+    /// It was rolled back: nothing of the migration remains.
+    RolledBack,
+    /// The connection broke while asking.
+    Lost(String),
+    /// The server did not confirm a rollback (why, for the operator).
+    No(String),
+}
+
+/// Ends the failed transaction (`ROLLBACK`, and the session's durable
+/// `synchronous_commit` back), then asks the server whether it was rolled back:
+/// `txid_status` of its id must be `aborted`. A head that failed opened no
+/// transaction the file ran in: the body must then have been rejected whole
+/// (SQLSTATE 25P02, in a failed transaction block) before its first statement.
+async fn confirm_rollback(
     client: &Client,
-    schema: &str,
-    pending: &Pending,
     durable: &Durable,
-    error: String,
-) -> MigrateError {
+    xid: Option<&str>,
+    head_failed: bool,
+    body_error: Option<&tokio_postgres::Error>,
+) -> Confirmed {
+    if let Err(e) = client.batch_execute(&format!("ROLLBACK; {}", durable.set())).await {
+        if connection_lost(client, &e) {
+            return Confirmed::Lost(format!("the connection was lost while rolling back ({})", describe(&e)));
+        }
+        return Confirmed::No(format!("ROLLBACK failed: {}", describe(&e)));
+    }
+    if head_failed {
+        let rejected = body_error.and_then(|e| e.code()).is_some_and(|c| *c == SqlState::IN_FAILED_SQL_TRANSACTION);
+        return if rejected {
+            Confirmed::RolledBack
+        } else {
+            Confirmed::No("the transaction did not open, and the server did not reject the file whole".into())
+        };
+    }
+    let Some(xid) = xid else {
+        return Confirmed::No("the server returned no transaction id".into());
+    };
+    match client.query_one("SELECT txid_status($1::text::bigint)", &[&xid]).await {
+        Ok(row) => match row.get::<_, Option<String>>(0).as_deref() {
+            Some("aborted") => Confirmed::RolledBack,
+            Some(status) => Confirmed::No(format!("the server reports its transaction {xid} as {status}")),
+            None => Confirmed::No(format!("the server no longer knows transaction {xid}")),
+        },
+        Err(e) if connection_lost(client, &e) => {
+            Confirmed::Lost(format!("the connection was lost while checking the outcome ({})", describe(&e)))
+        }
+        Err(e) => Confirmed::No(format!("cannot read the status of transaction {xid}: {}", describe(&e))),
+    }
+}
+
+/// After a confirmed rollback: record the attempt durably (which also flushes
+/// the run's earlier commits); returns why it could not be recorded, if so.
+async fn record_rollback(client: &Client, schema: &str, pending: &Pending, error: &str) -> Option<String> {
     let m = &pending.migration;
-    let _ = client.batch_execute(&format!("ROLLBACK; {}", durable.set())).await;
     let audit = format!(
         "INSERT INTO {} (id, checksum, finished_at, migration_name, logs, rolled_back_at, started_at, applied_steps_count) VALUES ($1, $2, NULL, $3, $4, now(), now(), 0)",
         ledger::table(schema)
     );
-    let unrecorded =
-        client.execute(&audit, &[&ledger::new_id(), &m.checksum, &m.name, &error]).await.err().map(|e| describe(&e));
-    MigrateError::Failed { name: m.name.clone(), mode: Mode::Transaction, error, unrecorded }
+    client.execute(&audit, &[&ledger::new_id(), &m.checksum, &m.name, &error]).await.err().map(|e| describe(&e))
 }
 
 /// True if `e` broke the session (no server reply, a closed client, or a
@@ -268,6 +387,19 @@ async fn run_alone(
         quote_literal(&m.checksum),
         quote_literal(&m.name)
     );
+    // The script goes alone right after the start row: the server will lex it
+    // with the value it has now, which must be the one the plan lexed it with.
+    let row = client
+        .query_one("SELECT current_setting('standard_conforming_strings') = 'on'", &[])
+        .await
+        .map_err(|e| bookkeeping("read standard_conforming_strings", e))?;
+    if row.get::<_, bool>(0) != pending.standard_conforming_strings {
+        return Err(MigrateError::LexingChanged {
+            name: m.name.clone(),
+            planned: pending.standard_conforming_strings,
+            unrecorded: None,
+        });
+    }
     client.batch_execute(&start).await.map_err(|e| bookkeeping("record the start", e))?;
     match client.batch_execute(&m.script).await {
         Ok(()) => {

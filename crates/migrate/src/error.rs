@@ -41,6 +41,24 @@ pub enum MigrateError {
         /// What the client saw.
         error: String,
     },
+    /// A transactional migration failed, but the server did not confirm that
+    /// its transaction was rolled back: what it kept is unknown.
+    Unconfirmed {
+        name: String,
+        /// The server's message for the failure.
+        error: String,
+        /// Why the rollback is not confirmed.
+        reason: String,
+    },
+    /// The server would lex the migration with another `standard_conforming_strings`
+    /// than the plan did (something changed it during the run): it did not run.
+    LexingChanged {
+        name: String,
+        /// The value the plan lexed it with.
+        planned: bool,
+        /// Why its rolled-back audit row could not be written, if so.
+        unrecorded: Option<String>,
+    },
     /// `resolve` cannot do what was asked.
     Resolve { name: String, reason: String },
 }
@@ -118,6 +136,21 @@ impl fmt::Display for MigrateError {
                 f,
                 "outcome unknown: the connection was lost while running migration {name} (no-tx) ({error}); it may have run fully, partly or not at all, and its ledger row stays marked failed: run `cargo xtask migrate status ENV`, check what {name}/migration.sql changed, then run `cargo xtask migrate resolve --applied {name} ENV` if it is complete, or undo it and run `cargo xtask migrate resolve --rolled-back {name} ENV`"
             ),
+            MigrateError::Unconfirmed { name, error, reason } => write!(
+                f,
+                "outcome unknown: migration {name} failed ({error}), but the server did not confirm that it was rolled back ({reason}); part of it may have committed and no audit row was written: run `cargo xtask migrate status ENV` and check what {name}/migration.sql changed before running again"
+            ),
+            MigrateError::LexingChanged { name, planned, unrecorded } => {
+                let (planned, now) = if *planned { ("on", "off") } else { ("off", "on") };
+                write!(
+                    f,
+                    "migration {name} did not run, nothing of it remains: the server would lex it with standard_conforming_strings = {now}, but drydock planned it with {planned} (something changed the setting during the run)"
+                )?;
+                if let Some(why) = unrecorded {
+                    write!(f, " (its audit row could not be written: {why})")?;
+                }
+                write!(f, "; run again, drydock then plans with the session's value")
+            }
             MigrateError::Resolve { name, reason } => write!(f, "cannot resolve {name}: {reason}"),
         }
     }

@@ -12,6 +12,9 @@
 //! - `validation`: drift, missing folders, out-of-order, non-empty schema
 //!   without ledger and baselining, the lock file, unsafe scripts (a BEGIN the
 //!   file never ends), all refused before any change.
+//! - `lexing`: the session's `standard_conforming_strings` (set off on the
+//!   database) decides what is a string; files that turn it off are refused in
+//!   every spelling; the server confirms the plan's lexing before each file.
 //! - `locking`: two runners at once; a held lock times out naming its holder.
 //! - `session`: `lock_timeout`/`statement_timeout`, Prisma's `?schema=` URLs,
 //!   and the server behaviour the mode rules rely on.
@@ -24,6 +27,7 @@ mod atomicity;
 mod corpus;
 mod history;
 mod ledger;
+mod lexing;
 mod locking;
 mod session;
 mod validation;
