@@ -22,6 +22,15 @@ pub struct ServiceDefinition {
     pub command: Option<String>,
     /// `entrypoint`, joined with spaces.
     pub entrypoint: Option<String>,
+    /// `command` as its words: the list as written, or the string split the
+    /// way compose splits it (shell-like quoting, no shell).
+    pub command_args: Option<Vec<String>>,
+    /// `entrypoint` as its words, like `command_args`.
+    pub entrypoint_args: Option<Vec<String>>,
+    /// `working_dir`, if set.
+    pub working_dir: Option<String>,
+    /// `build.args` as resolved. May hold secrets: never print values.
+    pub build_args: BTreeMap<String, String>,
     /// Mounts: (type, source, target); type is `volume`, `bind` or `tmpfs`.
     pub volumes: Vec<(String, String, String)>,
     /// `environment` as resolved. May hold secrets: never print values.
@@ -42,13 +51,19 @@ struct RawService {
     entrypoint: Option<StringOrList>,
     volumes: Vec<RawVolume>,
     environment: Option<RawEnvironment>,
+    working_dir: Option<String>,
 }
 
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum RawBuild {
     Context(String),
-    Full { context: Option<String>, dockerfile: Option<String> },
+    Full {
+        context: Option<String>,
+        dockerfile: Option<String>,
+        #[serde(default)]
+        args: Option<RawEnvironment>,
+    },
 }
 
 #[derive(Deserialize)]
@@ -79,11 +94,69 @@ enum RawEnvironment {
 }
 
 impl StringOrList {
-    fn joined(self) -> String {
+    fn joined(&self) -> String {
         match self {
-            StringOrList::One(s) => s,
+            StringOrList::One(s) => s.clone(),
             StringOrList::Many(v) => v.join(" "),
         }
+    }
+
+    fn words(&self) -> Vec<String> {
+        match self {
+            StringOrList::One(s) => split_words(s),
+            StringOrList::Many(v) => v.clone(),
+        }
+    }
+}
+
+/// A command string split as compose splits it (shlex: quotes and
+/// backslashes, no expansion, no operators).
+fn split_words(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut word: Option<String> = None;
+    let mut quote = None;
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (None, c) if c.is_whitespace() => out.extend(word.take()),
+            (None, '"' | '\'') => {
+                quote = Some(c);
+                word.get_or_insert_with(String::new);
+            }
+            (Some(q), c) if c == q => quote = None,
+            (q, '\\') if q != Some('\'') => {
+                if let Some(n) = chars.next() {
+                    word.get_or_insert_with(String::new).push(n);
+                }
+            }
+            _ => word.get_or_insert_with(String::new).push(c),
+        }
+    }
+    out.extend(word);
+    out
+}
+
+fn environment_map(raw: Option<RawEnvironment>) -> BTreeMap<String, String> {
+    match raw {
+        None => BTreeMap::new(),
+        Some(RawEnvironment::Map(m)) => m
+            .into_iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    Some(serde_yaml::Value::String(s)) => s,
+                    Some(other) => serde_yaml::to_string(&other).unwrap_or_default().trim().to_owned(),
+                    None => String::new(),
+                };
+                (k, v)
+            })
+            .collect(),
+        Some(RawEnvironment::List(l)) => l
+            .into_iter()
+            .map(|kv| match kv.split_once('=') {
+                Some((k, v)) => (k.to_owned(), v.to_owned()),
+                None => (kv, String::new()),
+            })
+            .collect(),
     }
 }
 
@@ -99,11 +172,11 @@ impl Compose {
             .services
             .into_iter()
             .map(|(name, raw)| {
-                let (build_context, dockerfile) = match raw.build {
-                    None => (None, None),
-                    Some(RawBuild::Context(c)) => (Some(root.join(c)), None),
-                    Some(RawBuild::Full { context, dockerfile }) => {
-                        (Some(root.join(context.unwrap_or_else(|| ".".into()))), dockerfile)
+                let (build_context, dockerfile, build_args) = match raw.build {
+                    None => (None, None, BTreeMap::new()),
+                    Some(RawBuild::Context(c)) => (Some(root.join(c)), None, BTreeMap::new()),
+                    Some(RawBuild::Full { context, dockerfile, args }) => {
+                        (Some(root.join(context.unwrap_or_else(|| ".".into()))), dockerfile, environment_map(args))
                     }
                 };
                 let volumes = raw
@@ -130,33 +203,17 @@ impl Compose {
                         }
                     })
                     .collect();
-                let environment = match raw.environment {
-                    None => BTreeMap::new(),
-                    Some(RawEnvironment::Map(m)) => m
-                        .into_iter()
-                        .map(|(k, v)| {
-                            let v = match v {
-                                Some(serde_yaml::Value::String(s)) => s,
-                                Some(other) => serde_yaml::to_string(&other).unwrap_or_default().trim().to_owned(),
-                                None => String::new(),
-                            };
-                            (k, v)
-                        })
-                        .collect(),
-                    Some(RawEnvironment::List(l)) => l
-                        .into_iter()
-                        .map(|kv| match kv.split_once('=') {
-                            Some((k, v)) => (k.to_owned(), v.to_owned()),
-                            None => (kv, String::new()),
-                        })
-                        .collect(),
-                };
+                let environment = environment_map(raw.environment);
                 ServiceDefinition {
                     name,
                     build_context,
                     dockerfile,
-                    command: raw.command.map(StringOrList::joined),
-                    entrypoint: raw.entrypoint.map(StringOrList::joined),
+                    command: raw.command.as_ref().map(StringOrList::joined),
+                    entrypoint: raw.entrypoint.as_ref().map(StringOrList::joined),
+                    command_args: raw.command.as_ref().map(StringOrList::words),
+                    entrypoint_args: raw.entrypoint.as_ref().map(StringOrList::words),
+                    working_dir: raw.working_dir,
+                    build_args,
                     volumes,
                     environment,
                 }

@@ -5,7 +5,7 @@ use std::fmt;
 use camino::{Utf8Path, Utf8PathBuf};
 use compose::ServiceDefinition;
 
-use crate::destructive_command;
+use crate::Refusal;
 
 /// One reason to refuse a deploy: where, why, and how to fix it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,105 +24,29 @@ impl fmt::Display for Finding {
     }
 }
 
-/// Scans a text; `place` names it in findings (`<place>:<line>`). Lines
-/// continued with a trailing `\` (shell, Dockerfile) are read as one, named
-/// by their first line.
+/// Scans a shell text on its own (nothing followed into files); `place`
+/// names it in findings (`<place>:<line>`).
 pub fn scan_text(place: &str, text: &str) -> Vec<Finding> {
-    let mut findings = Vec::new();
-    let mut logical = String::new();
-    let mut first = 0;
-    for (i, line) in text.lines().enumerate() {
-        if logical.is_empty() {
-            first = i;
-        }
-        match line.trim_end().strip_suffix('\\') {
-            Some(head) => {
-                logical.push_str(head);
-                logical.push(' ');
-                continue;
-            }
-            None => logical.push_str(line),
-        }
-        if let Some((why, fix)) = destructive_command(&logical) {
-            findings.push(Finding {
-                place: format!("{place}:{}", first + 1),
-                why: why.to_owned(),
-                fix: fix.to_owned(),
-            });
-        }
-        logical.clear();
-    }
-    findings
+    crate::follow::text(place, text)
 }
 
-/// Scans the given app services: Dockerfile, compose `command` and
-/// `entrypoint`, and every file of the build context whose name the
-/// Dockerfile, command or entrypoint mentions (entrypoint scripts), plus
-/// `package.json` (its scripts are what `npm start` runs).
+/// The first destructive command a shell line runs, if any.
+pub fn destructive_command(line: &str) -> Option<Refusal> {
+    crate::follow::text("", line).into_iter().next().map(|f| Refusal { why: f.why, fix: f.fix })
+}
+
+/// Scans the given app services by following what each runs: Dockerfile
+/// `RUN`, `CMD`, `ENTRYPOINT`, compose `command`/`entrypoint`, and from
+/// there package.json scripts, shell scripts, Makefile targets, entrypoint
+/// folders and bind-mounted code. A finding's `place` is the chain, hops
+/// joined by ` → ` (`Dockerfile:12 CMD npm start → package.json:5 "start" →
+/// scripts/boot.sh:3`).
 pub fn scan_services(services: &[ServiceDefinition], compose_files: &[Utf8PathBuf]) -> Vec<Finding> {
-    let mut findings = Vec::new();
-    for service in services {
-        for (what, text) in [("command", &service.command), ("entrypoint", &service.entrypoint)] {
-            if let Some(text) = text {
-                for f in scan_text(&format!("service `{}` {what}", service.name), text) {
-                    findings.push(Finding { place: compose_place(compose_files, text).unwrap_or(f.place), ..f });
-                }
-            }
-        }
-        let Some(context) = &service.build_context else { continue };
-        let dockerfile = context.join(service.dockerfile.as_deref().unwrap_or("Dockerfile"));
-        let dockerfile_text = std::fs::read_to_string(&dockerfile).unwrap_or_default();
-        findings.extend(scan_text(dockerfile.as_str(), &dockerfile_text));
-        let mentions = format!(
-            "{dockerfile_text}\n{}\n{}",
-            service.command.clone().unwrap_or_default(),
-            service.entrypoint.clone().unwrap_or_default()
-        );
-        for file in files_under(context, 3) {
-            let name = file.file_name().unwrap_or_default();
-            if file == dockerfile || !(mentions.contains(name) || name == "package.json") {
-                continue;
-            }
-            if let Ok(text) = std::fs::read_to_string(&file) {
-                findings.extend(scan_text(file.as_str(), &text));
-            }
-        }
-    }
+    let _ = compose_files;
+    let mut findings: Vec<Finding> = services.iter().flat_map(crate::follow::service).collect();
     findings.sort_by(|a, b| a.place.cmp(&b.place));
     findings.dedup();
     findings
-}
-
-/// The compose file and line where `text` (a command) is written, if found.
-fn compose_place(compose_files: &[Utf8PathBuf], text: &str) -> Option<String> {
-    let needle = text.split_whitespace().find(|w| destructive_command(w).is_none() && w.len() > 3)?;
-    for file in compose_files {
-        let content = std::fs::read_to_string(file).ok()?;
-        for (i, line) in content.lines().enumerate() {
-            if line.contains(needle) && destructive_command(line).is_some() {
-                return Some(format!("{file}:{}", i + 1));
-            }
-        }
-    }
-    None
-}
-
-fn files_under(dir: &Utf8Path, depth: usize) -> Vec<Utf8PathBuf> {
-    let mut out = Vec::new();
-    let Ok(entries) = dir.read_dir_utf8() else { return out };
-    for entry in entries.flatten() {
-        let path = entry.path().to_owned();
-        let name = entry.file_name();
-        if matches!(name, "node_modules" | ".git" | "target" | "dist" | "build") {
-            continue;
-        }
-        match entry.file_type() {
-            Ok(t) if t.is_dir() && depth > 0 => out.extend(files_under(&path, depth - 1)),
-            Ok(t) if t.is_file() => out.push(path),
-            _ => {}
-        }
-    }
-    out
 }
 
 /// The database service must keep its data directory (`PGDATA`, default
@@ -176,10 +100,10 @@ mod tests {
 
     #[test]
     fn continued_lines_are_read_as_one() {
-        let text = "FROM node\nRUN npx prisma db push \\\n    --accept-data-loss\nCMD node\n";
-        let findings = scan_text("Dockerfile", text);
+        let text = "set -e\nnpx prisma db push \\\n    --accept-data-loss\nnode x.js\n";
+        let findings = scan_text("boot.sh", text);
         assert_eq!(findings.len(), 1);
-        assert_eq!(findings[0].place, "Dockerfile:2");
+        assert_eq!(findings[0].place, "boot.sh:2");
     }
 
     #[test]

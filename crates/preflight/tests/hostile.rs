@@ -1,0 +1,413 @@
+//! Hostile projects for the preflight: each case is a small project folder
+//! (Dockerfile, package.json, scripts, Makefile, compose definition) whose
+//! service would drop data at start, asserting the finding and its chain;
+//! then look-alikes that must pass.
+//!
+//! - `refused`: the table of destructive projects.
+//! - `passes`: the table of false-positive traps.
+
+use std::collections::BTreeMap;
+
+use camino::{Utf8Path, Utf8PathBuf};
+use compose::ServiceDefinition;
+
+/// A temporary project folder, removed on drop.
+struct Project {
+    root: Utf8PathBuf,
+}
+
+impl Project {
+    fn new(files: &[(&str, &str)]) -> Project {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let root = Utf8PathBuf::from_path_buf(std::env::temp_dir())
+            .unwrap()
+            .join(format!("drydock-preflight-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        for (path, text) in files {
+            let p = root.join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, text).unwrap();
+        }
+        std::fs::create_dir_all(&root).unwrap();
+        Project { root }
+    }
+}
+
+impl Drop for Project {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+/// How the compose file defines the service (`build: .` unless `image_only`).
+#[derive(Default, Clone)]
+struct Svc {
+    image_only: bool,
+    command: Option<&'static [&'static str]>,
+    entrypoint: Option<&'static [&'static str]>,
+    environment: &'static [(&'static str, &'static str)],
+    binds: &'static [(&'static str, &'static str)],
+    working_dir: Option<&'static str>,
+}
+
+fn definition(root: &Utf8Path, svc: &Svc) -> ServiceDefinition {
+    let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    ServiceDefinition {
+        name: "api".into(),
+        build_context: (!svc.image_only).then(|| root.to_owned()),
+        command: svc.command.map(|c| c.join(" ")),
+        entrypoint: svc.entrypoint.map(|c| c.join(" ")),
+        command_args: svc.command.map(words),
+        entrypoint_args: svc.entrypoint.map(words),
+        working_dir: svc.working_dir.map(str::to_owned),
+        environment: svc.environment.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>(),
+        volumes: svc.binds.iter().map(|(s, t)| ("bind".to_owned(), root.join(s).to_string(), t.to_string())).collect(),
+        ..Default::default()
+    }
+}
+
+fn findings(files: &[(&str, &str)], svc: &Svc) -> Vec<preflight::Finding> {
+    let project = Project::new(files);
+    preflight::scan_services(&[definition(&project.root, svc)], &[])
+}
+
+const PKG_BOOT: &str = r#"{
+  "name": "api",
+  "scripts": {
+    "start": "sh scripts/boot.sh",
+    "build": "tsc"
+  }
+}"#;
+
+const DF_NPM_START: &str = "FROM node:20\nWORKDIR /app\nCOPY . .\nRUN npm run build\nCMD [\"npm\", \"start\"]\n";
+
+/// (name, files, service, chain parts in order, words of the reason)
+type Case = (&'static str, Vec<(&'static str, &'static str)>, Svc, &'static [&'static str], &'static str);
+
+fn refused_cases() -> Vec<Case> {
+    let build = Svc::default();
+    vec![
+        (
+            "the seed lesson: CMD npm start → package.json → sh scripts/boot.sh",
+            vec![
+                ("Dockerfile", DF_NPM_START),
+                ("package.json", PKG_BOOT),
+                ("scripts/boot.sh", "#!/bin/sh\nset -e\nnpx prisma db push --accept-data-loss\nexec node dist/main.js\n"),
+            ],
+            build.clone(),
+            &["Dockerfile:5 CMD", "package.json:4 \"start\"", "scripts/boot.sh:3"],
+            "--accept-data-loss",
+        ),
+        (
+            "npm run X with a prestart script and yarn inside",
+            vec![
+                ("Dockerfile", "FROM node\nWORKDIR /srv\nCOPY package.json ./\nCMD npm run serve\n"),
+                ("package.json", r#"{"scripts": {"preserve": "yarn db:reset", "serve": "node x.js", "db:reset": "prisma migrate reset --force"}}"#),
+            ],
+            build.clone(),
+            &["CMD npm run serve", "\"preserve\"", "\"db:reset\""],
+            "migrate reset",
+        ),
+        (
+            "pnpm X where X is a binary, from compose command",
+            vec![("Dockerfile", "FROM node\nCOPY . /app\n"), ("package.json", "{}")],
+            Svc { command: Some(&["pnpm", "prisma", "migrate", "dev"]), ..build.clone() },
+            &["service `api` command: pnpm prisma migrate dev"],
+            "migrate dev",
+        ),
+        (
+            "an executable script called by path from the ENTRYPOINT, COPY to PATH",
+            vec![
+                ("Dockerfile", "FROM node\nCOPY docker/entry.sh /usr/local/bin/\nENTRYPOINT [\"entry.sh\"]\nCMD [\"node\", \"main.js\"]\n"),
+                ("docker/entry.sh", "#!/bin/bash\n./migrate.sh\n"),
+                ("migrate.sh", "psql \"$DATABASE_URL\" -c 'DROP TABLE \"User\"'\n"),
+            ],
+            build.clone(),
+            &["Dockerfile:3 ENTRYPOINT", "docker/entry.sh:2", "migrate.sh:1"],
+            "DROP TABLE",
+        ),
+        (
+            "source and . of scripts, then exec",
+            vec![
+                ("Dockerfile", "FROM x\nWORKDIR /app\nCOPY scripts /app/scripts\nCMD [\"/app/scripts/start.sh\"]\n"),
+                ("scripts/start.sh", "#!/bin/sh\n. /app/scripts/env.sh\nsource ./scripts/db.sh\nexec node .\n"),
+                ("scripts/env.sh", "export A=1\n"),
+                ("scripts/db.sh", "exec dropdb -U app app\n"),
+            ],
+            build.clone(),
+            &["CMD [\"/app/scripts/start.sh\"]", "scripts/start.sh:3", "scripts/db.sh:1"],
+            "dropdb",
+        ),
+        (
+            "a Makefile target with its prerequisite",
+            vec![
+                ("Dockerfile", "FROM x\nWORKDIR /app\nCOPY . .\nCMD make migrate && node .\n"),
+                ("Makefile", "FLAGS := --force-reset\n\nmigrate: generate push\n\techo ok\n\npush:\n\t@npx prisma db push $(FLAGS)\n\ngenerate:\n\tnpx prisma generate\n"),
+            ],
+            build.clone(),
+            &["CMD make migrate", "Makefile:3 migrate", "Makefile:6 push", "Makefile:7"],
+            "--force-reset",
+        ),
+        (
+            "ENV carries the flag",
+            vec![("Dockerfile", "FROM x\nENV PUSH_FLAGS=--accept-data-loss\nCMD npx prisma db push $PUSH_FLAGS\n")],
+            build.clone(),
+            &["Dockerfile:3 CMD npx prisma db push $PUSH_FLAGS"],
+            "--accept-data-loss",
+        ),
+        (
+            "compose environment carries the flag into sh -c",
+            vec![("Dockerfile", "FROM x\n")],
+            Svc {
+                command: Some(&["sh", "-c", "npx prisma db push ${PUSH_FLAGS} && node ."]),
+                environment: &[("PUSH_FLAGS", "--skip-generate --accept-data-loss")],
+                ..build.clone()
+            },
+            &["service `api` command", "sh -c"],
+            "--accept-data-loss",
+        ),
+        (
+            "ARG default substituted into RUN",
+            vec![("Dockerfile", "FROM x\nARG RESET=--force-reset\nRUN npx prisma db push ${RESET}\n")],
+            build.clone(),
+            &["Dockerfile:3 RUN"],
+            "--force-reset",
+        ),
+        (
+            "a `# comment \\` line does not swallow the next RUN",
+            vec![("Dockerfile", "FROM x\n# disabled: \\\nRUN npx prisma migrate reset --force\n")],
+            build.clone(),
+            &["Dockerfile:3 RUN"],
+            "migrate reset",
+        ),
+        (
+            "comments inside a continued RUN are stripped by Docker",
+            vec![("Dockerfile", "FROM x\nRUN npm ci && \\\n# push the schema\n    npx prisma db push \\\n    --accept-data-loss\n")],
+            build.clone(),
+            &["Dockerfile:2 RUN"],
+            "--accept-data-loss",
+        ),
+        (
+            "entrypoint folder copied from the build context",
+            vec![
+                ("Dockerfile", "FROM nginx\nCOPY init/ /docker-entrypoint.d/\n"),
+                ("init/10-db.sh", "#!/bin/sh\npg_restore --clean -d \"$DB\" /seed.dump\n"),
+            ],
+            build.clone(),
+            &["Dockerfile:2 COPY init/ /docker-entrypoint.d/", "init/10-db.sh:2"],
+            "pg_restore --clean",
+        ),
+        (
+            "initdb SQL of an app service",
+            vec![
+                ("Dockerfile", "FROM postgres\nCOPY reset.sql /docker-entrypoint-initdb.d/\n"),
+                ("reset.sql", "CREATE TABLE a (id int);\nTRUNCATE a;\n"),
+            ],
+            build.clone(),
+            &["Dockerfile:2 COPY", "reset.sql:2"],
+            "TRUNCATE",
+        ),
+        (
+            "image-only service with bind-mounted code and a command",
+            vec![
+                ("api/package.json", r#"{"scripts": {"start": "npm run migrate && node .", "migrate": "knex migrate:rollback --all"}}"#),
+            ],
+            Svc { image_only: true, command: Some(&["npm", "start"]), binds: &[("api", "/usr/src/app")], working_dir: Some("/usr/src/app"), ..Default::default() },
+            &["service `api` command: npm start", "\"start\"", "\"migrate\""],
+            "knex migrate:rollback",
+        ),
+        (
+            "image-only service with bind-mounted code, image's default command",
+            vec![("app/package.json", r#"{"scripts": {"start": "sequelize db:drop && node ."}}"#)],
+            Svc { image_only: true, binds: &[("app", "/app")], ..Default::default() },
+            &["service `api` volume", "\"start\""],
+            "db:drop",
+        ),
+        (
+            "psql here-document with DELETE without WHERE",
+            vec![("Dockerfile", "FROM x\nCOPY boot.sh /boot.sh\nCMD [\"bash\", \"/boot.sh\"]\n"), ("boot.sh", "psql <<-SQL\n\tDELETE FROM sessions;\n\tSQL\nnode .\n")],
+            build.clone(),
+            &["CMD [\"bash\", \"/boot.sh\"]", "boot.sh:1"],
+            "DELETE",
+        ),
+        (
+            "echo piped into psql",
+            vec![("Dockerfile", "FROM x\nCMD echo 'DROP SCHEMA public CASCADE;' | psql && node .\n")],
+            build.clone(),
+            &["Dockerfile:2 CMD"],
+            "DROP SCHEMA",
+        ),
+        (
+            "prisma db execute of a file with DROP",
+            vec![("Dockerfile", "FROM x\nWORKDIR /app\nCOPY . .\nCMD npx prisma db execute --file ./sql/cleanup.sql && node .\n"), ("sql/cleanup.sql", "DROP TABLE old_users;\n")],
+            build.clone(),
+            &["Dockerfile:4 CMD", "sql/cleanup.sql:1"],
+            "DROP TABLE",
+        ),
+        (
+            "prisma db execute from an unreadable stdin",
+            vec![("Dockerfile", "FROM x\nCMD curl -s https://x/y.sql | npx prisma db execute --stdin\n")],
+            build.clone(),
+            &["Dockerfile:2 CMD"],
+            "cannot read",
+        ),
+        (
+            "a RUN here-document (BuildKit)",
+            vec![("Dockerfile", "# syntax=docker/dockerfile:1\nFROM x\nRUN <<EOF\nset -e\nbin/rails db:schema:load\nEOF\n")],
+            build.clone(),
+            &["Dockerfile:3 RUN <<EOF"],
+            "db:schema:load",
+        ),
+        (
+            "command substitution runs too; env wrappers; typeorm",
+            vec![("Dockerfile", "FROM x\nCMD echo \"$(env NODE_ENV=prod npx typeorm schema:drop)\"\n")],
+            build.clone(),
+            &["Dockerfile:2 CMD"],
+            "typeorm schema:drop",
+        ),
+        (
+            "node script that shells out",
+            vec![
+                ("Dockerfile", "FROM node\nWORKDIR /app\nCOPY . .\nCMD [\"node\", \"scripts/start.js\"]\n"),
+                ("scripts/start.js", "const { execSync } = require('child_process');\nexecSync('npx prisma migrate reset --force');\n"),
+            ],
+            build.clone(),
+            &["CMD [\"node\", \"scripts/start.js\"]", "scripts/start.js:2"],
+            "migrate reset",
+        ),
+        (
+            "multi-stage: the final stage inherits ENV from its base stage",
+            vec![("Dockerfile", "FROM node AS base\nENV F=--accept-data-loss\nFROM base\nCMD prisma db push $F\n")],
+            build.clone(),
+            &["Dockerfile:4 CMD"],
+            "--accept-data-loss",
+        ),
+        (
+            "a script cycle stops; the command in it is still found",
+            vec![
+                ("Dockerfile", "FROM x\nWORKDIR /app\nCOPY . .\nCMD sh a.sh\n"),
+                ("a.sh", "sh b.sh\n"),
+                ("b.sh", "sh a.sh\ndocker compose down -v\n"),
+            ],
+            build.clone(),
+            &["CMD sh a.sh", "a.sh:1", "b.sh:2"],
+            "down -v",
+        ),
+    ]
+}
+
+#[test]
+fn refused() {
+    let cases = refused_cases();
+    assert!(cases.len() >= 15);
+    for (name, files, svc, chain, why) in cases {
+        let found = findings(&files, &svc);
+        let hit = found.iter().find(|f| {
+            let mut rest = f.place.as_str();
+            chain.iter().all(|part| match rest.find(part) {
+                Some(at) => {
+                    rest = &rest[at + part.len()..];
+                    true
+                }
+                None => false,
+            }) && f.why.contains(why)
+        });
+        assert!(hit.is_some(), "{name}: expected chain {chain:?} and {why:?}, found {found:#?}");
+        let hit = hit.unwrap();
+        if std::env::var_os("PREFLIGHT_SHOW").is_some() {
+            eprintln!("{name}\n  {hit}");
+        }
+        assert!(!hit.fix.is_empty(), "{name}: a finding says what to do");
+    }
+}
+
+#[test]
+fn passes() {
+    let build = Svc::default();
+    let cases: Vec<(&str, Vec<(&str, &str)>, Svc)> = vec![
+        (
+            "echo of the words",
+            vec![("Dockerfile", "FROM x\nCMD echo \"never run prisma db push --accept-data-loss\" && node .\n")],
+            build.clone(),
+        ),
+        (
+            "a trailing comment",
+            vec![("Dockerfile", "FROM x\nCMD node . # prisma db push --accept-data-loss\n")],
+            build.clone(),
+        ),
+        (
+            "printf of the words",
+            vec![("Dockerfile", "FROM x\nRUN printf '%s\\n' 'dropdb app' 'prisma migrate reset'\n")],
+            build.clone(),
+        ),
+        (
+            "a heredoc that only prints",
+            vec![
+                ("Dockerfile", "FROM x\nCOPY s.sh /s.sh\nCMD [\"sh\", \"/s.sh\"]\n"),
+                ("s.sh", "cat <<EOF\nnever: prisma db push --accept-data-loss\nDROP TABLE x;\nEOF\nnode .\n"),
+            ],
+            build.clone(),
+        ),
+        (
+            "a comment inside a continued RUN (sh comment swallows the rest)",
+            vec![("Dockerfile", "FROM x\nRUN npm ci # then maybe \\\n  npx prisma db push --accept-data-loss\n")],
+            build.clone(),
+        ),
+        (
+            "a Dockerfile comment line",
+            vec![("Dockerfile", "FROM x\n# RUN npx prisma migrate reset\nCMD npx prisma migrate deploy && node .\n")],
+            build.clone(),
+        ),
+        (
+            "exec form does not expand variables",
+            vec![("Dockerfile", "FROM x\nENV F=--accept-data-loss\nCMD [\"prisma\", \"db\", \"push\", \"$F\"]\n")],
+            build.clone(),
+        ),
+        (
+            "safe scripts all the way down",
+            vec![
+                ("Dockerfile", DF_NPM_START),
+                ("package.json", PKG_BOOT),
+                (
+                    "scripts/boot.sh",
+                    "#!/bin/sh\nnpx prisma migrate deploy\npsql -c 'SELECT 1'\ndelete_me=1\nexec node dist/main.js\n",
+                ),
+            ],
+            build.clone(),
+        ),
+        (
+            "psql with a bounded DELETE and pg_restore without --clean",
+            vec![(
+                "Dockerfile",
+                "FROM x\nCMD psql -c \"DELETE FROM sessions WHERE expires < now()\" && pg_restore -d app seed.dump\n",
+            )],
+            build.clone(),
+        ),
+        (
+            "a variable named like a flag, unset",
+            vec![("Dockerfile", "FROM x\nCMD npx prisma db push $MAYBE_FLAGS\n")],
+            build.clone(),
+        ),
+        (
+            "a Makefile target that is not run",
+            vec![
+                ("Dockerfile", "FROM x\nWORKDIR /app\nCOPY . .\nCMD make serve\n"),
+                ("Makefile", "serve:\n\tnode .\nreset:\n\tnpx prisma migrate reset\n"),
+            ],
+            build.clone(),
+        ),
+        (
+            "a script not run by anything",
+            vec![
+                ("Dockerfile", "FROM x\nCOPY . /app\nCMD node /app/main.js\n"),
+                ("dev-reset.sh", "npx prisma migrate reset --force\n"),
+            ],
+            build.clone(),
+        ),
+    ];
+    for (name, files, svc) in cases {
+        let found = findings(&files, &svc);
+        assert!(found.is_empty(), "{name}: expected no finding, found {found:#?}");
+    }
+}
