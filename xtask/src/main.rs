@@ -10,6 +10,7 @@ mod demo;
 mod deploy;
 mod downtime;
 mod exit;
+mod init;
 mod interrupt;
 mod journal;
 mod logs;
@@ -44,6 +45,8 @@ enum Task {
     DeployDev(deploy::Args),
     /// Run the deploy preflight alone (read-only): every finding at once.
     Check(check::Args),
+    /// Adopt an existing compose project: write the `[workspace.metadata.deploy]` block, then check it.
+    Init(init::Args),
     /// List every pipeline with its steps.
     Pipelines,
     /// Benchmarks of the dev-profile binary beside the raw tools it wraps (one table).
@@ -72,23 +75,28 @@ enum Task {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let result = Ctx::new().and_then(|ctx| match cli.task {
-        Task::DeployProd(args) => deploy::run(&ctx, "prod", args),
-        Task::DeployDev(args) => deploy::run(&ctx, "dev", args),
-        Task::Check(args) => check::run(&ctx, args),
-        Task::Pipelines => pipeline::list(&ctx),
-        Task::Bench(args) => bench::run(&ctx, args),
-        Task::BenchDeploy(args) => downtime::run(&ctx, args),
-        Task::History(args) => journal::history(&ctx, args),
-        Task::Status(args) => status::run(&ctx, args),
-        Task::Logs(args) => logs::run(&ctx, args),
-        Task::Backup(args) => backup::run(&ctx, args),
-        Task::Backups(args) => backup::list(&ctx, args),
-        Task::Restore(args) => restore::run(&ctx, args),
-        Task::Migrate(args) => migrate::run(&ctx, args),
-        Task::Demo(args) => demo::run(&ctx, args),
-        Task::Test(args) => test::run(&ctx, args),
-    });
+    let result = match cli.task {
+        // Before any configuration is read: adopting a project is writing it.
+        Task::Init(args) => init::run(args),
+        task => Ctx::new().and_then(|ctx| match task {
+            Task::DeployProd(args) => deploy::run(&ctx, "prod", args),
+            Task::DeployDev(args) => deploy::run(&ctx, "dev", args),
+            Task::Check(args) => check::run(&ctx, args),
+            Task::Init(_) => unreachable!("dispatched before the configuration is read"),
+            Task::Pipelines => pipeline::list(&ctx),
+            Task::Bench(args) => bench::run(&ctx, args),
+            Task::BenchDeploy(args) => downtime::run(&ctx, args),
+            Task::History(args) => journal::history(&ctx, args),
+            Task::Status(args) => status::run(&ctx, args),
+            Task::Logs(args) => logs::run(&ctx, args),
+            Task::Backup(args) => backup::run(&ctx, args),
+            Task::Backups(args) => backup::list(&ctx, args),
+            Task::Restore(args) => restore::run(&ctx, args),
+            Task::Migrate(args) => migrate::run(&ctx, args),
+            Task::Demo(args) => demo::run(&ctx, args),
+            Task::Test(args) => test::run(&ctx, args),
+        }),
+    };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
