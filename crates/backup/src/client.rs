@@ -170,6 +170,20 @@ impl PgClient {
         client
     }
 
+    /// Host and port a driver on the host connects to: the URL's, or the
+    /// database container's address (as [`Compose::database_target`] finds it).
+    pub fn network_address(&self) -> Result<(String, u16), BackupError> {
+        match self {
+            PgClient::Container { compose, .. } => {
+                let target = compose.database_target().map_err(BackupError::compose)?;
+                Ok((target.host, target.port))
+            }
+            PgClient::Host { db } => {
+                Ok((db.host.clone().unwrap_or_else(|| "/var/run/postgresql".to_owned()), db.port.unwrap_or(5432)))
+            }
+        }
+    }
+
     /// `pg_dump in the database container` or `the host's pg_dump`, for messages.
     pub fn describe(&self, program: &str) -> String {
         match self {

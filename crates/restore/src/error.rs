@@ -2,45 +2,45 @@
 
 use std::fmt;
 
-/// Why a replay (or a restore test) failed. In every case the transaction
-/// was rolled back: the database is as it was before.
+/// What a failed restore did to the database, as far as the server confirmed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The file (or the database's state) was refused before anything changed.
+    Refused,
+    /// It failed before anything changed (no connection, services not stopped).
+    Unchanged,
+    /// It failed and the server confirmed the restore's transaction rolled back.
+    RolledBack,
+    /// The server could not confirm what it kept.
+    Unknown,
+}
+
+/// Why a replay (or a restore test) failed; [`RestoreError::outcome`] says
+/// in which state it left the database.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RestoreError {
-    /// Building or running a client command failed before psql ran.
+    /// Running a client program (psql for counts, compose) failed; nothing was replayed.
     Client(backup::BackupError),
-    /// psql could not be started.
-    Spawn {
-        /// The program, described.
-        program: String,
-        /// The operating system's reason.
-        detail: String,
-    },
-    /// The backup file could not be read while streaming it.
+    /// The backup file could not be opened or read before the replay.
     Read {
         /// The file.
         path: String,
         /// The operating system's reason.
         detail: String,
     },
-    /// psql failed: an error in the file, a missing role, a lost connection.
-    Failed {
-        /// The program, described.
-        program: String,
-        /// Exit code, if it exited.
-        code: Option<i32>,
-        /// The last lines of its error output.
-        stderr: String,
+    /// drydock could not connect or begin the transaction: nothing changed.
+    Connect {
+        /// The reason (never the password).
+        detail: String,
     },
-    /// Ctrl-C or SIGTERM arrived during the replay.
-    Interrupted,
     /// The app services could not be stopped; nothing was replayed.
     Stop(String),
-    /// The file has a line that would break the single transaction
-    /// (`\connect`, a stray `COMMIT;`, ...): nothing was changed.
+    /// The file holds something pg_dump does not write: nothing was changed
+    /// (refused before the replay, or its transaction confirmed rolled back).
     Refused {
         /// The file.
         path: String,
-        /// The line and what it does.
+        /// The line and what it would do.
         reason: String,
     },
     /// The file has no table data (a `--schema-only` dump) while the
@@ -51,13 +51,24 @@ pub enum RestoreError {
         /// Rows in the current database.
         rows: u64,
     },
-    /// psql ended abnormally and the server could not tell whether the
+    /// The replay failed and the server confirmed its transaction rolled back.
+    Failed {
+        /// The file.
+        path: String,
+        /// The line and the server's error.
+        cause: String,
+    },
+    /// Ctrl-C or SIGTERM arrived; the server confirmed the rollback.
+    Interrupted,
+    /// The replay failed and the server could not confirm whether the
     /// restore's transaction committed.
     Unknown {
-        /// The program, described.
-        program: String,
-        /// What is known.
-        detail: String,
+        /// The file.
+        path: String,
+        /// What went wrong.
+        cause: String,
+        /// Why the outcome is not known.
+        why: String,
     },
     /// The restore test's scratch database could not be dropped.
     ScratchLeft {
@@ -70,6 +81,22 @@ pub enum RestoreError {
     },
 }
 
+impl RestoreError {
+    /// The state the failure left the database in.
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            RestoreError::Refused { .. } | RestoreError::SchemaOnly { .. } => Outcome::Refused,
+            RestoreError::Client(_) | RestoreError::Read { .. } | RestoreError::Connect { .. } | RestoreError::Stop(_) => {
+                Outcome::Unchanged
+            }
+            RestoreError::Failed { .. } | RestoreError::Interrupted => Outcome::RolledBack,
+            RestoreError::Unknown { .. } => Outcome::Unknown,
+            // The scratch database only: the restored database is untouched.
+            RestoreError::ScratchLeft { .. } => Outcome::Unchanged,
+        }
+    }
+}
+
 impl From<backup::BackupError> for RestoreError {
     fn from(e: backup::BackupError) -> RestoreError {
         RestoreError::Client(e)
@@ -80,51 +107,41 @@ impl fmt::Display for RestoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RestoreError::Client(e) => write!(f, "{e}"),
-            RestoreError::Spawn { program, detail } => {
-                write!(f, "cannot start {program}: {detail}")
-            }
             RestoreError::Read { path, detail } => {
-                write!(f, "cannot read {path} while replaying it ({detail}); the transaction was rolled back, the database is unchanged")
+                write!(f, "cannot read {path} ({detail}); nothing was replayed, the database is unchanged")
             }
-            RestoreError::Failed {
-                program,
-                code,
-                stderr,
-            } => {
-                let code = code.map_or("a signal".to_owned(), |c| format!("code {c}"));
-                write!(
-                    f,
-                    "the replay failed ({program} exited with {code}); the transaction was rolled back, the database is unchanged. psql said:\n{stderr}"
-                )
+            RestoreError::Connect { detail } => write!(
+                f,
+                "cannot connect to the database to replay the backup ({detail}); nothing was replayed, the database is unchanged"
+            ),
+            RestoreError::Stop(detail) => write!(f, "cannot stop the app services, nothing was replayed: {detail}"),
+            RestoreError::Refused { path, reason } => {
+                write!(f, "refusing to restore {path}: {reason}; the database is unchanged")
             }
-            RestoreError::Stop(detail) => write!(
-                f,
-                "cannot stop the app services, nothing was replayed: {detail}"
-            ),
-            RestoreError::Refused { path, reason } => write!(
-                f,
-                "refusing to restore {path}: {reason}; the database is unchanged"
-            ),
             RestoreError::SchemaOnly { path, rows } => write!(
                 f,
                 "refusing to restore {path}: it has no table data (a --schema-only dump?) and would delete the {rows} rows of the database; the database is unchanged"
             ),
-            RestoreError::Unknown { program, detail } => write!(
+            RestoreError::Failed { path, cause } => write!(
                 f,
-                "the outcome of the restore is unknown ({program} ended abnormally: {detail}); check the database with `cargo xtask status` before anything else"
+                "the replay of {path} failed at {cause}; the server confirmed the restore's transaction rolled back, the database is unchanged"
             ),
-            RestoreError::ScratchLeft {
-                database,
-                drop,
-                work,
-            } => {
+            RestoreError::Interrupted => write!(
+                f,
+                "restore interrupted; the server confirmed the restore's transaction rolled back, the database is unchanged"
+            ),
+            RestoreError::Unknown { path, cause, why } => write!(
+                f,
+                "the outcome of the restore of {path} is unknown: it failed ({cause}) and {why}; the database holds either the backup or its state before"
+            ),
+            RestoreError::ScratchLeft { database, drop, work } => {
                 if let Some(work) = work {
                     write!(f, "{work}; ")?;
                 }
-                write!(f, "cannot drop the scratch database {database} ({drop}): drop it with `DROP DATABASE {database} WITH (FORCE)`")
-            }
-            RestoreError::Interrupted => {
-                write!(f, "restore interrupted; the transaction was rolled back, the database is unchanged")
+                write!(
+                    f,
+                    "cannot drop the scratch database {database} ({drop}): drop it with `DROP DATABASE {database} WITH (FORCE)`"
+                )
             }
         }
     }

@@ -4,41 +4,40 @@
 //!
 //! # How a replay stays atomic
 //!
-//! One `psql -X --set=ON_ERROR_STOP=1 --single-transaction` runs, in order:
+//! drydock replays the file itself, over its own tokio-postgres connection
+//! (no psql, so no psql meta-command can ever run):
 //!
-//! 1. [`PREAMBLE`] (`-c`): sets a 30 s `lock_timeout` (a straggler session
-//!    fails the restore, by pid and application name, instead of blocking it
-//!    forever), reports the transaction id on stderr, drops every non-system
-//!    schema not owned by an extension with `CASCADE`,
-//!    unlinks every large object and recreates an empty `public` schema as a
-//!    fresh database has it. So a dump made without `--clean` (a hand-run
-//!    `pg_dump`) replays over a live, non-empty database, and objects created
-//!    after the backup do not survive it.
-//! 2. the backup (`-f -`), streamed from disk through a pipe and a 1 MiB
-//!    buffer, line-aware in constant memory: `COPY` data passes untouched;
-//!    pg_dump's own `BEGIN;`/`COMMIT;` around large objects is dropped (it
-//!    would commit everything so far); `\connect`, `\i`, `\!`, `\o`, `\set`
-//!    and a stray `COMMIT;` stop the stream (roll back). [`check`] reads the
-//!    file through the same filter before anything is touched, and refuses a
-//!    dump without table data over a database with rows. The stream is
-//!    followed by `SET drydock.restore_complete = 'on'`, which drydock
-//!    writes only after the last byte of the file;
-//! 3. [`COMPLETION_CHECK`] (`-c`): raises an error unless that setting is on.
+//! 1. `BEGIN`, the transaction id read (`txid_current()`), then [`PREAMBLE`]:
+//!    a 30 s `lock_timeout` (a straggler session fails the restore, by pid and
+//!    application name, instead of blocking it forever), every non-system
+//!    schema not owned by an extension dropped with `CASCADE`, every large
+//!    object unlinked, an empty `public` recreated as a fresh database has
+//!    it. So a dump made without `--clean` replays over a live database, and
+//!    objects created after the backup do not survive it.
+//! 2. the file, statement by statement, streamed from disk in constant
+//!    memory (the reader): every statement must be of a kind pg_dump writes
+//!    (the allow-list, lexed by [`sqllex`] as the server lexes it) and is sent
+//!    alone with the extended protocol, so the server itself runs at most one
+//!    statement per message; `COPY … FROM stdin` data is streamed with
+//!    `COPY` up to the line `\.`; pg_dump's own `BEGIN;`/`COMMIT;` around
+//!    large objects and its `--clean` `DROP … IF EXISTS` are not sent.
+//!    [`check`] reads the file through the same reader before anything is
+//!    touched, and refuses a dump without table data over a database with rows;
+//! 3. `SET drydock.restore_complete = 'on'` and [`COMPLETION_CHECK`], then
+//!    drydock's own `COMMIT`.
 //!
-//! Any error rolls the whole transaction back, and so does a stream cut short
-//! (psql would otherwise take the end of its input as the end of the file and
-//! commit): a killed drydock, a broken pipe, Ctrl-C. An interruption after the
-//! whole file was sent cancels the running statement (`pg_cancel_backend`).
-//! When psql ends abnormally after the whole file was sent, the outcome is
-//! asked of the server (`txid_status` once the session is gone), or reported
-//! as unknown: never guessed.
+//! Any error, a refusal or an interruption sends `ROLLBACK` on the same
+//! connection: its answer is the server's word that nothing changed. When
+//! the connection is gone, a new one asks `txid_status` of the restore's
+//! transaction; when even that cannot tell, the error says the outcome is
+//! unknown ([`RestoreError::outcome`]): never guessed.
 //!
 //! # Programs it runs
 //!
-//! `psql`, through [`backup::PgClient`]: inside the database container or on
-//! the host, with the connection in the environment, never through a shell.
-//! The file is opened by drydock and streamed; its path never reaches a
-//! command line.
+//! `psql`, through [`backup::PgClient`], only to count rows and create or
+//! drop the restore test's scratch database: inside the database container
+//! or on the host, with the connection in the environment, never through a
+//! shell. The backup itself never reaches a program.
 //!
 //! # What it never does
 //!
@@ -48,15 +47,16 @@
 
 #![deny(missing_docs)]
 
+mod admit;
 mod check;
 mod error;
-mod filter;
 mod outage;
+mod reader;
 mod replay;
 mod scratch;
 
 pub use check::{check, Checked};
-pub use error::RestoreError;
+pub use error::{Outcome, RestoreError};
 pub use outage::{with_app_stopped, Outage};
 pub use replay::{replay, table_counts, Replayed, COMPLETION_CHECK, PREAMBLE};
 pub use scratch::{restore_test, RestoreTest, TableCount};

@@ -1,27 +1,30 @@
-//! `replay`: one psql transaction of preamble, backup and completion check.
+//! `replay`: drydock's own connection replays the backup in one transaction
+//! it opens and commits itself: no psql, so no meta-command can run.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::future::Future;
+use std::io::{BufReader, Cursor};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use backup::{PgClient, Verified};
+use futures_util::{pin_mut, SinkExt};
+use tokio_postgres::config::SslMode;
+use tokio_postgres::{Client, Config, NoTls};
 
-use crate::filter::{Filter, FilterError};
+use crate::reader::{Item, ReadError, Reader};
 use crate::RestoreError;
 
 /// Runs first, inside the restore's transaction: empties the database so
 /// that any plain-SQL dump, with or without `--clean`, replays over it.
 /// `public` is recreated as `initdb` makes it (owner and grants differ from
 /// PostgreSQL 15 on), which is the state pg_dump expects to restore into.
-pub const PREAMBLE: &str = r#"SET client_min_messages = warning;
-SET LOCAL lock_timeout = '30s';
+pub const PREAMBLE: &str = r#"SET LOCAL lock_timeout = '30s';
 DO $drydock$
 DECLARE
   s name;
   holders text;
 BEGIN
-  RAISE WARNING 'drydock-restore-txid %', pg_catalog.txid_current();
   BEGIN
     FOR s IN SELECT n.nspname FROM pg_catalog.pg_namespace n
              WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
@@ -58,203 +61,317 @@ END
 $drydock$;
 SET drydock.restore_complete = 'off';"#;
 
-/// Written after the last byte of the backup: the stream was complete.
-const SENTINEL: &[u8] = b"\nSET drydock.restore_complete = 'on';\n";
-
-/// Runs last, inside the restore's transaction: refuses to commit unless the
-/// whole stream (file and sentinel) arrived.
+/// Runs last, inside the restore's transaction, after
+/// `SET drydock.restore_complete = 'on'` which drydock sends only once the
+/// whole file was read: refuses to commit a replay cut short.
 pub const COMPLETION_CHECK: &str = "DO $drydock$ BEGIN
   IF pg_catalog.current_setting('drydock.restore_complete', true) IS DISTINCT FROM 'on' THEN
     RAISE EXCEPTION 'drydock: the restore stream ended before the end of the backup file; rolling back';
   END IF;
 END $drydock$;";
 
+/// The session's own settings, before `BEGIN`: the server lexes strings as
+/// the reader does, whatever the database's defaults.
+const SESSION: &str = "SET standard_conforming_strings = on; SET client_min_messages = warning; BEGIN";
+
+/// `COPY` data is sent in pieces of about this many bytes (whole lines).
+const COPY_CHUNK: usize = 1 << 20;
+
 static REPLAYS: AtomicUsize = AtomicUsize::new(0);
 
 /// A replay that committed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Replayed {
-    /// Bytes of the backup file streamed.
+    /// Bytes of the backup file replayed.
     pub bytes: u64,
     /// Wall time of the whole transaction.
     pub duration: Duration,
 }
 
-/// Replays a verified backup into the database `client` reaches, inside one
-/// transaction (see the crate documentation). Calls `on_progress` with the
-/// bytes streamed so far. Setting `cancel` rolls the replay back.
+/// Replays a verified backup into the database `client` names, over
+/// drydock's own connection, inside one transaction (see the crate
+/// documentation). Calls `on_progress` with the bytes read so far. Setting
+/// `cancel` rolls the replay back.
 pub fn replay(
     client: &PgClient,
     backup: &Verified,
     cancel: &AtomicBool,
     on_progress: &mut dyn FnMut(u64),
 ) -> Result<Replayed, RestoreError> {
+    let path = backup.path.to_string();
+    let file = std::fs::File::open(&backup.path)
+        .map_err(|e| RestoreError::Read { path: path.clone(), detail: e.to_string() })?;
+    let app = format!("drydock restore {} {}", std::process::id(), REPLAYS.fetch_add(1, Ordering::Relaxed));
+    let config = config(client, &app)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| RestoreError::Connect { detail: format!("cannot start the async runtime: {e}") })?;
+    let mut reader = Reader::new(BufReader::with_capacity(1 << 20, file));
+    runtime.block_on(run(&config, &app, &path, &mut reader, cancel, on_progress))
+}
+
+/// How the connection is made (to be replaced by the workspace's one connect function).
+fn config(client: &PgClient, app: &str) -> Result<Config, RestoreError> {
+    let db = client.database();
+    let (host, port) = client.network_address()?;
+    let mut config = Config::new();
+    config
+        .host(&host)
+        .port(port)
+        .user(&db.user)
+        .dbname(&db.dbname)
+        .application_name(app)
+        .connect_timeout(Duration::from_secs(10));
+    if let Some(password) = db.password() {
+        config.password(password);
+    }
+    config.ssl_mode(match db.sslmode.as_deref() {
+        Some("disable") => SslMode::Disable,
+        Some("require" | "verify-ca" | "verify-full") => SslMode::Require,
+        _ => SslMode::Prefer,
+    });
+    Ok(config)
+}
+
+async fn connect(config: &Config) -> Result<Client, tokio_postgres::Error> {
+    let (client, connection) = config.connect(NoTls).await?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(client)
+}
+
+/// The restore's transaction, as the server knows it.
+struct Session {
+    xid: u64,
+    pid: i32,
+}
+
+/// Why the replay stopped before `COMMIT`.
+enum Stop {
+    /// The server refused a statement (or the connection broke) at this line.
+    Server(Option<u64>, tokio_postgres::Error),
+    /// The file holds something pg_dump does not write, or cannot be read.
+    Read(ReadError),
+    Interrupted,
+}
+
+async fn run(
+    config: &Config,
+    app: &str,
+    path: &str,
+    reader: &mut Reader<BufReader<std::fs::File>>,
+    cancel: &AtomicBool,
+    on_progress: &mut dyn FnMut(u64),
+) -> Result<Replayed, RestoreError> {
     let start = Instant::now();
-    let read_error = |e: std::io::Error| RestoreError::Read { path: backup.path.to_string(), detail: e.to_string() };
-    let mut file = std::fs::File::open(&backup.path).map_err(read_error)?;
-    let app = format!("drydock_restore_{}_{}", std::process::id(), REPLAYS.fetch_add(1, Ordering::Relaxed));
-    let name_session = format!("SET application_name = '{app}';");
-    let program = client.describe("psql");
-    let spawn_error = |e: std::io::Error| RestoreError::Spawn { program: program.clone(), detail: e.to_string() };
+    // STEP 1: connect and begin. Nothing can change before the preamble.
+    let connect_error = |e: tokio_postgres::Error| RestoreError::Connect { detail: describe(&e) };
+    let db = connect(config).await.map_err(connect_error)?;
+    db.batch_execute(SESSION).await.map_err(connect_error)?;
+    let row = db
+        .query_one("SELECT pg_catalog.txid_current()::text, pg_catalog.pg_backend_pid()", &[])
+        .await
+        .map_err(connect_error)?;
+    let session = Session { xid: row.get::<_, String>(0).parse().unwrap_or(0), pid: row.get(1) };
 
-    let (stdin, pipe) = os_pipe::pipe().map_err(spawn_error)?;
-    let args = [
-        "-X",
-        "-q",
-        // the long form: compose refuses a bare `-v` anywhere in a command
-        "--set=ON_ERROR_STOP=1",
-        "--single-transaction",
-        "-c",
-        &name_session,
-        "-c",
-        PREAMBLE,
-        "-f",
-        "-",
-        "-c",
-        COMPLETION_CHECK,
-    ];
-    let handle = client
-        .command("psql", &args)?
-        .stdin_file(stdin)
-        .stdout_null()
-        .stderr_capture()
-        .unchecked()
-        .start()
-        .map_err(spawn_error)?;
+    // STEP 2: the preamble, every statement of the file, the completion check.
+    let stop = steps(&db, reader, cancel, on_progress).await.err();
+    let Some(stop) = stop else {
+        // STEP 3: commit, and know that it did.
+        return match db.batch_execute("COMMIT").await {
+            Ok(()) => Ok(Replayed { bytes: reader.bytes(), duration: start.elapsed() }),
+            Err(e) if e.as_db_error().is_some() => {
+                Err(RestoreError::Failed { path: path.to_owned(), cause: format!("COMMIT failed: {}", describe(&e)) })
+            }
+            Err(e) => match ask(config, app, &session).await {
+                Asked::Committed => Ok(Replayed { bytes: reader.bytes(), duration: start.elapsed() }),
+                Asked::Aborted => Err(RestoreError::Failed {
+                    path: path.to_owned(),
+                    cause: format!("the connection broke during COMMIT ({})", describe(&e)),
+                }),
+                Asked::Unknown(why) => Err(RestoreError::Unknown {
+                    path: path.to_owned(),
+                    cause: format!("the connection broke during COMMIT ({})", describe(&e)),
+                    why,
+                }),
+            },
+        };
+    };
 
-    // STEP 1: stream the file through the filter, then the sentinel; stop
-    // early on cancel, a refused line or a closed pipe.
-    let mut buf = vec![0u8; 1 << 20];
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, pipe);
-    let mut filter = Filter::new();
-    let mut sent = 0u64;
-    let mut complete = false;
-    let mut refused = None;
+    // STEP 4: roll back, and know that it did.
+    let cause = match &stop {
+        Stop::Server(Some(line), e) => format!("line {line}: {}", describe(e)),
+        Stop::Server(None, e) => describe(e),
+        Stop::Read(ReadError::Io(e)) => format!("cannot read {path}: {e}"),
+        Stop::Read(ReadError::Refused(r)) => r.to_string(),
+        Stop::Interrupted => "interrupted".to_owned(),
+    };
+    let outcome = roll_back(&db, config, app, &session).await;
+    match (outcome, stop) {
+        (Asked::Aborted, Stop::Interrupted) => Err(RestoreError::Interrupted),
+        (Asked::Aborted, Stop::Read(ReadError::Refused(r))) => {
+            Err(RestoreError::Refused { path: path.to_owned(), reason: crate::check::not_a_dump(&r) })
+        }
+        (Asked::Aborted, _) => Err(RestoreError::Failed { path: path.to_owned(), cause }),
+        (Asked::Committed, _) => Err(RestoreError::Unknown {
+            path: path.to_owned(),
+            cause,
+            why: "yet the server reports the restore's transaction as committed".to_owned(),
+        }),
+        (Asked::Unknown(why), _) => Err(RestoreError::Unknown { path: path.to_owned(), cause, why }),
+    }
+}
+
+async fn steps(
+    db: &Client,
+    reader: &mut Reader<BufReader<std::fs::File>>,
+    cancel: &AtomicBool,
+    on_progress: &mut dyn FnMut(u64),
+) -> Result<(), Stop> {
+    guarded(db, cancel, db.batch_execute(PREAMBLE)).await.map_err(|e| stop(cancel, None, e))?;
     loop {
         if cancel.load(Ordering::Relaxed) {
-            break;
+            return Err(Stop::Interrupted);
         }
-        let n = match file.read(&mut buf) {
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                drop(out.into_parts());
-                let _ = handle.wait();
-                return Err(read_error(e));
+        match reader.next_item().map_err(Stop::Read)? {
+            Item::End => break,
+            Item::Run { line, sql } => {
+                // The extended protocol: the server runs at most one statement per message.
+                guarded(db, cancel, db.execute_typed(&sql, &[])).await.map_err(|e| stop(cancel, Some(line), e))?;
             }
-        };
-        let fed = if n == 0 {
-            filter.finish(&mut |b: &[u8]| out.write_all(b))
-        } else {
-            filter.feed(&buf[..n], &mut |b: &[u8]| out.write_all(b))
-        };
-        match fed {
-            Ok(()) => {}
-            Err(FilterError::Refused(r)) => {
-                refused = Some(r);
-                break;
-            }
-            Err(FilterError::Output(_)) => break, // psql stopped reading: it failed; its status says why
-        }
-        if n == 0 {
-            complete = out.write_all(SENTINEL).and_then(|()| out.flush()).is_ok();
-            break;
-        }
-        sent += n as u64;
-        on_progress(sent);
-    }
-    // Without the sentinel the completion check fails and rolls back: what is
-    // still buffered is dropped, never sent.
-    drop(out.into_parts());
-
-    // STEP 2: wait for psql; an interruption now cancels its statement.
-    let mut cancelled_backend = false;
-    let output = loop {
-        match handle.try_wait().map_err(spawn_error)? {
-            Some(output) => break output.clone(),
-            None => {
-                if cancel.load(Ordering::Relaxed) && !cancelled_backend {
-                    cancelled_backend = true;
-                    let _ = client.query(&format!(
-                        "SELECT pg_catalog.pg_cancel_backend(pid) FROM pg_catalog.pg_stat_activity WHERE application_name = '{app}'"
-                    ));
+            Item::Copy { line, sql } => {
+                let sink = guarded(db, cancel, db.copy_in::<str, Cursor<Vec<u8>>>(&sql))
+                    .await
+                    .map_err(|e| stop(cancel, Some(line), e))?;
+                pin_mut!(sink);
+                while let Some(chunk) = reader.copy_chunk(COPY_CHUNK).map_err(Stop::Read)? {
+                    if cancel.load(Ordering::Relaxed) {
+                        return Err(Stop::Interrupted);
+                    }
+                    guarded(db, cancel, sink.send(Cursor::new(chunk))).await.map_err(|e| stop(cancel, Some(line), e))?;
+                    on_progress(reader.bytes());
                 }
-                std::thread::sleep(Duration::from_millis(50));
+                guarded(db, cancel, sink.as_mut().finish()).await.map_err(|e| stop(cancel, Some(line), e))?;
             }
         }
-    };
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let replayed = Replayed { bytes: sent, duration: start.elapsed() };
+        on_progress(reader.bytes());
+    }
+    let complete = format!("SET drydock.restore_complete = 'on'; {COMPLETION_CHECK}");
+    guarded(db, cancel, db.batch_execute(&complete)).await.map_err(|e| stop(cancel, None, e))?;
+    Ok(())
+}
 
-    // STEP 3: say what happened, and only what is known.
-    if output.status.success() && complete {
-        return Ok(replayed);
-    }
-    if let Some(refused) = refused {
-        // The stream stopped before the refused line: it cannot commit.
-        let _ = settle(client, &app);
-        return Err(RestoreError::Refused { path: backup.path.to_string(), reason: refused.to_string() });
-    }
-    let failed =
-        RestoreError::Failed { program: program.clone(), code: output.status.code(), stderr: last_lines(&stderr, 12) };
-    let interrupted = cancel.load(Ordering::Relaxed);
-    // Rolled back for sure: the stream was cut before the sentinel (the
-    // completion check cannot pass), or psql stopped on an error in the file
-    // (exit code 3 with ON_ERROR_STOP) before it sent any COMMIT.
-    // Also when the preamble never reported its transaction while the
-    // client's stderr is whole (it exited, no signal): nothing began.
-    let never_began = output.status.code().is_some() && txid_in(&stderr).is_none();
-    let certain = !complete || never_began || output.status.code() == Some(3) && !interrupted;
-    if certain {
-        let _ = settle(client, &app);
-        return Err(if interrupted { RestoreError::Interrupted } else { failed });
-    }
-    // The client ended abnormally (a signal, a lost connection, a cancel after
-    // the last byte): the server decides. Wait until the session is gone, then
-    // ask for its transaction's status.
-    let unknown = |detail: String| RestoreError::Unknown { program: program.clone(), detail };
-    settle(client, &app).map_err(unknown)?;
-    let Some(txid) = txid_in(&stderr) else {
-        return Err(unknown(format!("{failed}")));
-    };
-    let status = client.query(&format!("SELECT pg_catalog.txid_status({txid})")).map_err(|e| unknown(e.to_string()))?;
-    match status.trim() {
-        "committed" => Ok(replayed),
-        "aborted" if interrupted => Err(RestoreError::Interrupted),
-        "aborted" => Err(failed),
-        other => Err(unknown(format!("its transaction {txid} is `{other}`; {failed}"))),
+fn stop(cancel: &AtomicBool, line: Option<u64>, e: tokio_postgres::Error) -> Stop {
+    if cancel.load(Ordering::Relaxed) {
+        Stop::Interrupted
+    } else {
+        Stop::Server(line, e)
     }
 }
 
-/// Waits until no session of the replay (`application_name`) remains; after
-/// 30 s, terminates what is left (an uncommitted transaction then rolls back).
-fn settle(client: &PgClient, app: &str) -> Result<(), String> {
-    let count = format!("SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE application_name = '{app}'");
-    let deadline = Instant::now() + Duration::from_secs(60);
+/// Runs `work`; once `cancel` is set, asks the server to cancel it.
+async fn guarded<T>(
+    db: &Client,
+    cancel: &AtomicBool,
+    work: impl Future<Output = Result<T, tokio_postgres::Error>>,
+) -> Result<T, tokio_postgres::Error> {
+    pin_mut!(work);
+    let mut cancelled = false;
+    loop {
+        tokio::select! {
+            done = &mut work => return done,
+            () = tokio::time::sleep(Duration::from_millis(100)), if !cancelled => {
+                if cancel.load(Ordering::Relaxed) {
+                    cancelled = true;
+                    let _ = db.cancel_token().cancel_query(NoTls).await;
+                }
+            }
+        }
+    }
+}
+
+/// What the server says of the restore's transaction.
+enum Asked {
+    Committed,
+    Aborted,
+    Unknown(String),
+}
+
+/// Rolls the transaction back on its own connection if it is alive (the
+/// server's answer confirms it), else asks the server from a new one.
+async fn roll_back(db: &Client, config: &Config, app: &str, session: &Session) -> Asked {
+    if !db.is_closed() {
+        if let Ok(Ok(())) = tokio::time::timeout(Duration::from_secs(30), db.batch_execute("ROLLBACK")).await {
+            return Asked::Aborted;
+        }
+    }
+    ask(config, app, session).await
+}
+
+/// `txid_status` of the restore's transaction, from a new connection, once
+/// its session is gone (terminated after 10 s: it can then only roll back).
+async fn ask(config: &Config, app: &str, session: &Session) -> Asked {
+    let unknown = |e: tokio_postgres::Error| Asked::Unknown(format!("the server cannot be asked ({})", describe(&e)));
+    let db = match tokio::time::timeout(Duration::from_secs(15), connect(config)).await {
+        Ok(Ok(db)) => db,
+        Ok(Err(e)) => return unknown(e),
+        Err(_) => return Asked::Unknown("the server does not answer a new connection within 15 s".to_owned()),
+    };
+    let start = Instant::now();
+    let status = format!("SELECT pg_catalog.txid_status({})", session.xid);
     let mut terminated = false;
     loop {
-        let left = client.query(&count).map_err(|e| e.to_string())?;
-        if left.trim() == "0" {
-            return Ok(());
+        let row = match db.query_one(&status, &[]).await {
+            Ok(row) => row,
+            Err(e) => return unknown(e),
+        };
+        match row.get::<_, Option<String>>(0).as_deref() {
+            Some("committed") => return Asked::Committed,
+            Some("aborted") => return Asked::Aborted,
+            Some("in progress") => {}
+            other => {
+                return Asked::Unknown(format!("the server reports transaction {} as {other:?}", session.xid));
+            }
         }
-        if Instant::now() > deadline {
-            return Err(format!("its database session `{app}` is still there after 60 s"));
+        if start.elapsed() > Duration::from_secs(60) {
+            return Asked::Unknown(format!(
+                "transaction {} of session pid {} is still in progress after 60 s",
+                session.xid, session.pid
+            ));
         }
-        if !terminated && Instant::now() + Duration::from_secs(30) > deadline {
+        if !terminated && start.elapsed() > Duration::from_secs(10) {
             terminated = true;
-            client
-                .query(&format!(
-                    "SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity WHERE application_name = '{app}'"
-                ))
-                .map_err(|e| e.to_string())?;
+            let _ = db
+                .execute(
+                    "SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity WHERE pid = $1 AND application_name = $2",
+                    &[&session.pid, &app],
+                )
+                .await;
         }
-        std::thread::sleep(Duration::from_millis(200));
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
-/// The restore's transaction id, as the preamble reported it on stderr.
-fn txid_in(stderr: &str) -> Option<u64> {
-    stderr.lines().find_map(|l| l.split_once("drydock-restore-txid ")?.1.trim().parse().ok())
+/// The server's message, detail and hint, or the client's error.
+fn describe(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => {
+            let mut text = db.message().to_owned();
+            if let Some(detail) = db.detail() {
+                text.push_str(&format!(" ({detail})"));
+            }
+            if let Some(hint) = db.hint() {
+                text.push_str(&format!("; hint: {hint}"));
+            }
+            text
+        }
+        None => match std::error::Error::source(e) {
+            Some(source) => format!("{e}: {source}"),
+            None => e.to_string(),
+        },
+    }
 }
 
 /// Rows per ordinary table of the database `client` reaches, named as
@@ -274,21 +391,3 @@ pub fn table_counts(client: &PgClient) -> Result<BTreeMap<String, u64>, RestoreE
         .collect())
 }
 
-fn last_lines(text: &str, n: usize) -> String {
-    let lines: Vec<&str> =
-        text.lines().filter(|l| !l.trim().is_empty() && !l.contains("drydock-restore-txid")).collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_transaction_id_is_read_from_the_preamble_warning() {
-        let stderr = "WARNING:  drydock-restore-txid 7421\npsql:<stdin>:12: ERROR:  boom\n";
-        assert_eq!(txid_in(stderr), Some(7421));
-        assert_eq!(txid_in("ERROR:  connection lost"), None);
-        assert_eq!(last_lines(stderr, 5), "psql:<stdin>:12: ERROR:  boom");
-    }
-}

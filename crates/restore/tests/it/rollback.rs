@@ -85,6 +85,6 @@ fn an_interruption_after_the_last_byte_reports_what_the_server_decided() {
         }
         Err(e) => panic!("the server knows the outcome, yet: {e}"),
     }
-    let left = stack.psql("SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'drydock_restore_%'");
+    let left = stack.psql("SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'drydock restore %'");
     assert_eq!(left, "0", "the restore's session is gone");
 }
