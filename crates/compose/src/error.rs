@@ -17,6 +17,9 @@ pub enum ComposeError {
     NotHealthy { report: String },
     /// Output of docker could not be understood.
     Unexpected { detail: String },
+    /// `compose pull` failed: nothing was stopped. `images` names each
+    /// service and image it was asked for.
+    PullFailed { images: Vec<String>, detail: String },
 }
 
 impl fmt::Display for ComposeError {
@@ -38,6 +41,11 @@ impl fmt::Display for ComposeError {
             ComposeError::Refused { reason } => write!(f, "refused: {reason}"),
             ComposeError::NotHealthy { report } => write!(f, "services did not become healthy:\n{report}"),
             ComposeError::Unexpected { detail } => write!(f, "unexpected output from docker: {detail}"),
+            ComposeError::PullFailed { images, detail } => write!(
+                f,
+                "pulling {} failed, nothing was stopped: check the tag exists and that this machine can log in to the registry ({detail})",
+                images.join(", ")
+            ),
         }
     }
 }

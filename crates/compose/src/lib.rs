@@ -1,8 +1,9 @@
 //! Everything drydock does to compose services, for `docker compose` (v2) and
 //! `docker-compose` (v1), detected automatically (`DRYDOCK_COMPOSE=v1|v2` forces one).
 //!
-//! Runs: `docker compose` or `docker-compose` (config, build, stop, start, up,
-//! ps -q, logs, exec -T) and `docker` (version, inspect, logs, tag), never
+//! Runs: `docker compose` or `docker-compose` (config, build, pull of app
+//! services, stop, start, up, ps -q, logs, exec -T) and `docker` (version,
+//! inspect, image inspect, logs, tag), never
 //! through a shell, with `DOCKER_HOST` set from the environment's `docker-host`.
 //!
 //! Reads state only from container ids (`ps -a -q`) and `docker inspect`:
@@ -23,4 +24,4 @@ pub use database::{redact_url, DatabaseTarget};
 pub use definition::ServiceDefinition;
 pub use error::ComposeError;
 pub use program::{short_id, Compose, Flavor};
-pub use state::{ContainerState, ServiceState};
+pub use state::{ContainerState, Decision, ServiceSpec, ServiceState};

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use config::{AppServices, Environment};
 
-use crate::state::{ContainerState, ServiceState};
+use crate::state::{ContainerState, Decision, ServiceSpec, ServiceState};
 use crate::ComposeError;
 
 /// Which compose implementation runs.
@@ -49,8 +49,9 @@ impl Flavor {
 }
 
 /// The compose subcommands drydock may run. `down`, `rm`, `kill`, `restart`
-/// and friends are absent on purpose.
-const ALLOWED_SUBCOMMANDS: [&str; 9] = ["config", "build", "stop", "start", "up", "ps", "logs", "exec", "version"];
+/// and friends are absent on purpose; `pull` only names app services.
+const ALLOWED_SUBCOMMANDS: [&str; 10] =
+    ["config", "build", "pull", "stop", "start", "up", "ps", "logs", "exec", "version"];
 
 /// Arguments no drydock command may carry (volume removal).
 const FORBIDDEN_ARGS: [&str; 3] = ["-v", "--volumes", "--remove-orphans"];
@@ -107,6 +108,20 @@ impl Compose {
         }
         if let Some(bad) = args.iter().find(|a| FORBIDDEN_ARGS.contains(a)) {
             return Err(ComposeError::Refused { reason: format!("compose flag `{bad}` would remove data") });
+        }
+        if sub == "pull" {
+            // Only app services are pulled: a new database image is never
+            // fetched behind the operator's back, and no flag rides along.
+            let apps = self.env.app_services.names();
+            let operands = &args[1..];
+            if operands.is_empty() {
+                return Err(ComposeError::Refused { reason: "`pull` must name the app services to pull".into() });
+            }
+            if let Some(bad) = operands.iter().find(|a| !apps.iter().any(|s| s == *a)) {
+                return Err(ComposeError::Refused {
+                    reason: format!("`pull {bad}`: only app services are pulled ({})", apps.join(", ")),
+                });
+            }
         }
         let (program, lead) = self.flavor.program();
         let mut argv: Vec<OsString> = lead.iter().map(OsString::from).collect();
@@ -331,6 +346,8 @@ impl Compose {
                     let line = format!("{service} ({}): {state}", short_id(&c.id));
                     if c.has_failed() || restarted {
                         failed.push((line, c.id.clone()));
+                    } else if c.is_done() {
+                        // A one-shot service that finished: nothing to wait for.
                     } else if !c.is_ready() || before != Some(&identity) || !settled(&c) {
                         waiting.push(line);
                     }
@@ -351,7 +368,7 @@ impl Compose {
                 }
                 for service in services {
                     for c in self.containers(service).unwrap_or_default() {
-                        if !c.is_ready() {
+                        if !c.is_ready() && !c.is_done() {
                             report.push_str(&format!(
                                 "\n  last log lines of {service}:\n{}",
                                 self.last_log_lines(&c.id, 10)
@@ -427,6 +444,125 @@ impl Compose {
         self.command(&args)
     }
 
+    /// The services as `compose config` resolves them: image, build, pull
+    /// policy, restart policy (for pulls and one-shot services).
+    pub fn specs(&self) -> Result<Vec<ServiceSpec>, ComposeError> {
+        ServiceSpec::parse(&self.run(&["config"])?)
+    }
+
+    /// The app services among `services` whose image is pulled rather than
+    /// built: no `build:`, an `image:`, and a `pull_policy` that asks for it
+    /// (`never` and `build` never pull; `missing`/`if_not_present` only pull
+    /// an image that is absent; unset or `always` always pull).
+    pub fn pulled_services(&self, services: &AppServices) -> Result<Vec<String>, ComposeError> {
+        let specs = self.specs()?;
+        let mut pulled = Vec::new();
+        for name in services.names() {
+            let Some(spec) = specs.iter().find(|s| &s.name == name) else { continue };
+            let Some(image) = spec.image.as_deref().filter(|_| !spec.built) else { continue };
+            let wanted = match spec.pull_policy.as_deref() {
+                Some("never" | "build") => false,
+                Some("missing" | "if_not_present") => self.image_id(image)?.is_none(),
+                _ => true,
+            };
+            if wanted {
+                pulled.push(name.clone());
+            }
+        }
+        Ok(pulled)
+    }
+
+    /// Pulls the images of `services` (app services only; the allow-list
+    /// refuses anything else). Stops nothing; on failure the error names each
+    /// image and nothing else changed.
+    pub fn pull(&self, services: &AppServices) -> Result<(), ComposeError> {
+        let mut args = vec!["pull"];
+        args.extend(self.app_args(services)?);
+        self.run(&args).map(drop).map_err(|e| {
+            let specs = self.specs().unwrap_or_default();
+            let images = services
+                .names()
+                .iter()
+                .map(|n| match specs.iter().find(|s| &s.name == n).and_then(|s| s.image.clone()) {
+                    Some(image) => format!("{n} ({image})"),
+                    None => n.clone(),
+                })
+                .collect();
+            ComposeError::PullFailed { images, detail: e.to_string() }
+        })
+    }
+
+    /// The id of the local image `reference` names, or `None` when there is none.
+    pub fn image_id(&self, reference: &str) -> Result<Option<String>, ComposeError> {
+        let out = self
+            .docker(&["image", "inspect", "--format", "{{.Id}}", reference])
+            .stdin_null()
+            .stdout_capture()
+            .stderr_capture()
+            .unchecked()
+            .run()
+            .map_err(|e| ComposeError::CommandFailed {
+                command: "docker image inspect".into(),
+                detail: e.to_string(),
+            })?;
+        if out.status.success() {
+            return Ok(Some(String::from_utf8_lossy(&out.stdout).trim().to_owned()));
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if stderr.to_lowercase().contains("no such image") {
+            return Ok(None);
+        }
+        Err(self.classify("docker image inspect", &stderr))
+    }
+
+    /// The configuration hash compose would give each service now
+    /// (`config --hash=*`), to compare with the `com.docker.compose.config-hash`
+    /// label of its running container.
+    pub fn config_hashes(&self) -> Result<BTreeMap<String, String>, ComposeError> {
+        let out = self.run(&["config", "--hash=*"])?;
+        Ok(out
+            .lines()
+            .filter_map(|l| l.trim().split_once(' '))
+            .map(|(service, hash)| (service.to_owned(), hash.trim().to_owned()))
+            .collect())
+    }
+
+    /// For each of `services`: does a deploy have to restart it, and why?
+    /// Unchanged means: every container is running (or a one-shot that
+    /// finished), from the image its reference names now, with the
+    /// configuration hash compose computes now. Call it after build and pull.
+    pub fn restart_decisions(&self, services: &AppServices) -> Result<Vec<(String, Decision)>, ComposeError> {
+        let hashes = self.config_hashes()?;
+        let mut decisions = Vec::new();
+        for service in services.names() {
+            decisions.push((service.clone(), self.decide(service, hashes.get(service))?));
+        }
+        Ok(decisions)
+    }
+
+    fn decide(&self, service: &str, hash: Option<&String>) -> Result<Decision, ComposeError> {
+        let containers = self.containers(service)?;
+        if containers.is_empty() {
+            return Ok(Decision::Restart("no container yet".into()));
+        }
+        for c in &containers {
+            if c.status != "running" && !c.is_done() {
+                return Ok(Decision::Restart(format!("its container is {}", c.describe())));
+            }
+            match self.image_id(&c.image)? {
+                Some(id) if id == c.image_id => {}
+                Some(_) => return Ok(Decision::Restart(format!("new image for {}", c.image))),
+                None => return Ok(Decision::Restart(format!("{} is no longer a local image", c.image))),
+            }
+            match (hash, &c.config_hash) {
+                (Some(now), Some(then)) if now == then => {}
+                (Some(_), Some(_)) => return Ok(Decision::Restart("compose configuration changed".into())),
+                _ => return Ok(Decision::Restart("configuration hash unknown".into())),
+            }
+        }
+        Ok(Decision::Keep)
+    }
+
     /// Tags an image (used to keep the previous app images for rollback).
     pub fn tag_image(&self, image_id: &str, tag: &str) -> Result<(), ComposeError> {
         self.capture(self.docker(&["tag", image_id, tag]), "docker tag").map(drop)
@@ -483,5 +619,22 @@ app-services = ["api"]
             assert!(matches!(compose.command(args), Err(ComposeError::Refused { .. })), "{args:?}");
         }
         assert!(compose.command(&["stop", "api"]).is_ok());
+    }
+
+    #[test]
+    fn pull_names_app_services_only() {
+        let compose = Compose::with_flavor(&env(), Flavor::V2);
+        for args in [
+            &["pull"][..],
+            &["pull", "postgres"],
+            &["pull", "api", "postgres"],
+            &["pull", "--include-deps", "api"],
+            &["pull", "-q", "api"],
+            &["pull", "API"],
+            &["pull", "api "],
+        ] {
+            assert!(matches!(compose.command(args), Err(ComposeError::Refused { .. })), "{args:?}");
+        }
+        assert!(compose.command(&["pull", "api"]).is_ok());
     }
 }

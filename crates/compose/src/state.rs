@@ -32,6 +32,10 @@ pub struct ContainerState {
     pub oneoff: bool,
     /// `RestartCount`: how often the engine restarted it (restart policy).
     pub restart_count: i64,
+    /// `HostConfig.RestartPolicy.Name`: `no` (or empty), `always`, `unless-stopped`, `on-failure`.
+    pub restart_policy: String,
+    /// `com.docker.compose.config-hash` label: the configuration compose created it from.
+    pub config_hash: Option<String>,
     /// `Config.Env`, as `NAME=value` lines. May hold secrets: never print.
     pub(crate) env: Vec<String>,
     /// IP address per network name.
@@ -66,6 +70,77 @@ pub struct ServiceState {
     pub containers: Vec<ContainerState>,
 }
 
+/// Whether a deploy restarts a service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Same image id, same configuration, running: it keeps running.
+    Keep,
+    /// It restarts, for this reason (`new image for app:2`, ...).
+    Restart(String),
+}
+
+impl Decision {
+    /// Does the service restart?
+    pub fn restarts(&self) -> bool {
+        matches!(self, Decision::Restart(_))
+    }
+}
+
+impl std::fmt::Display for Decision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Decision::Keep => f.write_str("unchanged, keeps running"),
+            Decision::Restart(why) => write!(f, "restarts: {why}"),
+        }
+    }
+}
+
+/// One service of `compose config`, as far as deploys need it. Not `Debug`
+/// on purpose (nothing here is secret, but the model it comes from may be).
+#[derive(Clone, Default)]
+pub struct ServiceSpec {
+    /// The service name.
+    pub name: String,
+    /// `image:`, if set.
+    pub image: Option<String>,
+    /// Has a `build:` section (its image is built, not pulled).
+    pub built: bool,
+    /// `pull_policy`, as compose prints it (v2 writes `missing` for `if_not_present`).
+    pub pull_policy: Option<String>,
+    /// `restart`, if set.
+    pub restart: Option<String>,
+}
+
+impl ServiceSpec {
+    pub(crate) fn parse(yaml: &str) -> Result<Vec<ServiceSpec>, ComposeError> {
+        #[derive(Deserialize)]
+        struct Model {
+            #[serde(default)]
+            services: BTreeMap<String, Raw>,
+        }
+        #[derive(Deserialize)]
+        struct Raw {
+            image: Option<String>,
+            build: Option<serde_yaml::Value>,
+            pull_policy: Option<String>,
+            restart: Option<String>,
+        }
+        let model: Model = serde_yaml::from_str(yaml)
+            .map_err(|e| ComposeError::Unexpected { detail: format!("compose config: {e}") })?;
+        Ok(model
+            .services
+            .into_iter()
+            .map(|(name, raw)| ServiceSpec {
+                name,
+                image: raw.image,
+                built: raw.build.is_some_and(|b| !b.is_null()),
+                pull_policy: raw.pull_policy,
+                restart: raw.restart,
+            })
+            .collect())
+    }
+}
+
 impl ContainerState {
     /// Running, and healthy where a healthcheck is defined.
     pub fn is_ready(&self) -> bool {
@@ -79,15 +154,27 @@ impl ContainerState {
         (time::OffsetDateTime::now_utc() - started).try_into().ok()
     }
 
-    /// Exited, dead, restarting (a crash loop) or reported unhealthy: waiting
-    /// longer will not help.
+    /// A one-shot service that finished: exited 0 under a restart policy
+    /// that does not start it again (`no`, `on-failure`). A seed or cache-warm
+    /// job (or one others wait on with `service_completed_successfully`) is
+    /// done, not failed.
+    pub fn is_done(&self) -> bool {
+        self.status == "exited"
+            && self.exit_code == 0
+            && matches!(self.restart_policy.as_str(), "" | "no" | "on-failure")
+    }
+
+    /// Exited (other than a finished one-shot), dead, restarting (a crash
+    /// loop) or reported unhealthy: waiting longer will not help.
     pub fn has_failed(&self) -> bool {
-        matches!(self.status.as_str(), "exited" | "dead" | "restarting") || self.health.as_deref() == Some("unhealthy")
+        (matches!(self.status.as_str(), "exited" | "dead" | "restarting") && !self.is_done())
+            || self.health.as_deref() == Some("unhealthy")
     }
 
     /// `running (healthy)`, `exited (code 1)`, ...
     pub fn describe(&self) -> String {
         match (&self.health, self.status.as_str()) {
+            (_, "exited") if self.is_done() => "done (one-shot, exited with code 0)".to_owned(),
             (_, "exited") => format!("exited (code {})", self.exit_code),
             (_, "restarting") => format!("restarting (crash loop, last exit code {})", self.exit_code),
             (Some(h), s) => format!("{s} ({h})"),
@@ -117,6 +204,8 @@ struct RawContainer {
     restart_count: i64,
     state: RawState,
     config: RawConfig,
+    #[serde(default)]
+    host_config: Option<RawHostConfig>,
     network_settings: RawNetworkSettings,
     #[serde(default)]
     mounts: Vec<RawMount>,
@@ -131,6 +220,20 @@ struct RawState {
     #[serde(default)]
     started_at: String,
     health: Option<RawHealth>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RawHostConfig {
+    #[serde(default)]
+    restart_policy: Option<RawRestartPolicy>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RawRestartPolicy {
+    #[serde(default)]
+    name: String,
 }
 
 #[derive(Deserialize)]
@@ -218,6 +321,8 @@ impl RawContainer {
             image_id: self.image,
             oneoff: labels.get("com.docker.compose.oneoff").is_some_and(|v| v.eq_ignore_ascii_case("true")),
             restart_count: self.restart_count,
+            restart_policy: self.host_config.and_then(|h| h.restart_policy).map(|p| p.name).unwrap_or_default(),
+            config_hash: labels.get("com.docker.compose.config-hash").cloned(),
             env: self.config.env.unwrap_or_default(),
             networks,
             ports,

@@ -36,6 +36,8 @@ pub struct Stack {
     pub compose: Compose,
     /// The unique compose project name.
     pub project: String,
+    /// The configuration `env` was read from (environment `test`).
+    pub config: config::Config,
     /// A copy of `demo/` when the test edits it.
     dir: Option<Utf8PathBuf>,
 }
@@ -50,6 +52,18 @@ impl Stack {
     /// root, edited by `edit(root)` before use (e.g. a Dockerfile that runs a
     /// destructive command, a broken migration).
     pub fn with_demo_copy(tag: &str, flavor: Flavor, edit: impl FnOnce(&Utf8Path)) -> Stack {
+        Stack::with_demo_copy_and_settings(tag, flavor, &[], edit)
+    }
+
+    /// A copy of the demo (as [`Stack::with_demo_copy`]) with extra
+    /// `key = value` lines in its environment table (as [`Stack::with_settings`]);
+    /// an `app-services = [...]` line replaces the default list.
+    pub fn with_demo_copy_and_settings(
+        tag: &str,
+        flavor: Flavor,
+        settings: &[&str],
+        edit: impl FnOnce(&Utf8Path),
+    ) -> Stack {
         let project = unique_project(tag);
         let dir = Utf8PathBuf::from_path_buf(std::env::temp_dir()).unwrap().join(format!("drydock-{project}"));
         let _ = std::fs::remove_dir_all(&dir);
@@ -57,7 +71,7 @@ impl Stack {
         copy_dir(&workspace_root().join("demo"), &dir.join("demo"));
         copy_dir(&workspace_root().join("migrations"), &dir.join("migrations"));
         edit(&dir);
-        Stack::build_in(project, flavor, dir.clone(), Some(dir), &[])
+        Stack::build_in(project, flavor, dir.clone(), Some(dir), settings)
     }
 
     /// The demo stack with extra `key = value` lines in its environment table
@@ -80,6 +94,10 @@ impl Stack {
         require_bench();
         let backups =
             Utf8PathBuf::from_path_buf(std::env::temp_dir()).unwrap().join(format!("drydock-{project}-backups"));
+        let apps = match settings.iter().any(|s| s.trim_start().starts_with("app-services")) {
+            true => "",
+            false => r#"app-services = ["api", "web", "redis"]"#,
+        };
         let text = format!(
             r#"
 [workspace.metadata.deploy]
@@ -90,15 +108,16 @@ backups = "{backups}"
 compose-files = ["demo/docker-compose.prod.yml"]
 project-name = "{project}"
 database-service = "postgres"
-app-services = ["api", "web", "redis"]
+{apps}
 health-timeout = 60
 {}
 "#,
             settings.join("\n")
         );
-        let env = config::Config::parse(&root, &text).unwrap().environment("test").unwrap();
+        let config = config::Config::parse(&root, &text).unwrap();
+        let env = config.environment("test").unwrap();
         let compose = Compose::with_flavor(&env, flavor);
-        Stack { env, compose, project, dir }
+        Stack { env, compose, project, config, dir }
     }
 
     /// A raw compose command for this stack (test setup only).
