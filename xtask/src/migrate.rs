@@ -9,6 +9,7 @@ use migrate::{Event, Mode, Options, Problem, Resolution};
 use tokio::runtime::Runtime;
 use tokio_postgres::Client;
 
+use crate::exit::Exit;
 use crate::ui::human_duration;
 use crate::Ctx;
 
@@ -103,22 +104,22 @@ pub(crate) fn deploy(ctx: &Ctx, env: &Environment, flags: Flags, backup: Backup)
     let ui = &ctx.ui;
     let started = Instant::now();
     // STEP 1: the folder and its lock file, before connecting.
-    let local = migrate::load_dir(&env.migrations)?;
+    let local = migrate::load_dir(&env.migrations).map_err(|e| marked(e, env))?;
     // STEP 2: connect, set the session's timeouts, take the lock.
     let rt = runtime()?;
     let client = connect(ctx, env, &rt)?;
     let settings =
         migrate::Settings { lock_timeout: env.lock_timeout.clone(), statement_timeout: env.statement_timeout.clone() };
-    rt.block_on(migrate::configure(&client, &settings))?;
+    rt.block_on(migrate::configure(&client, &settings)).map_err(|e| marked(e, env))?;
     take_lock(ctx, env, &rt, &client)?;
     // STEP 3: validate everything before the first change.
-    let history = rt.block_on(migrate::read_history(&client, local))?;
+    let history = rt.block_on(migrate::read_history(&client, local)).map_err(|e| marked(e, env))?;
     let options = Options {
         allow_drift: flags.allow_drift,
         allow_missing: flags.allow_missing,
         allow_out_of_order: flags.allow_out_of_order,
     };
-    let plan = migrate::plan(&history, &options).map_err(|e| for_env(e, env))?;
+    let plan = migrate::plan(&history, &options).map_err(|e| marked(e, env))?;
     for accepted in &plan.accepted {
         ui.warn(format!("accepted: {}", for_env(accepted, env)));
     }
@@ -156,7 +157,7 @@ pub(crate) fn deploy(ctx: &Ctx, env: &Environment, flags: Flags, backup: Backup)
         }
     }));
     bar.finish_and_clear();
-    let applied = result.map_err(|e| for_env(e, env))?;
+    let applied = result.map_err(|e| marked(e, env))?;
     rt.block_on(migrate::unlock(&client))?;
     // STEP 6: summary.
     let (tx, no_tx) = applied.iter().fold((0, 0), |(t, n), a| match a.mode {
@@ -229,12 +230,12 @@ fn resolve(ctx: &Ctx, args: ResolveArgs) -> Result<()> {
         (None, Some(name)) => (name, Resolution::RolledBack),
         (None, None) => eyre::bail!("pass --applied NAME or --rolled-back NAME"),
     };
-    let local = migrate::load_dir(&env.migrations)?;
+    let local = migrate::load_dir(&env.migrations).map_err(|e| marked(e, &env))?;
     let rt = runtime()?;
     let client = connect(ctx, &env, &rt)?;
     take_lock(ctx, &env, &rt, &client)?;
-    let history = rt.block_on(migrate::read_history(&client, local))?;
-    rt.block_on(migrate::resolve(&client, &history, &name, resolution))?;
+    let history = rt.block_on(migrate::read_history(&client, local)).map_err(|e| marked(e, &env))?;
+    rt.block_on(migrate::resolve(&client, &history, &name, resolution)).map_err(|e| marked(e, &env))?;
     rt.block_on(migrate::unlock(&client))?;
     let what = match resolution {
         Resolution::Applied => "applied",
@@ -280,7 +281,8 @@ fn take_lock(ctx: &Ctx, env: &Environment, rt: &Runtime, client: &Client) -> Res
             waited.as_secs(),
             wait.as_secs()
         ));
-    }))?;
+    }))
+    .map_err(|e| marked(e, env))?;
     Ok(())
 }
 
@@ -319,7 +321,57 @@ fn progress_bar(ctx: &Ctx, total: usize) -> ProgressBar {
     bar
 }
 
+/// A `crates/migrate` error marked with the exit it means ([`meaning`]).
+fn marked(e: migrate::MigrateError, env: &Environment) -> eyre::Report {
+    let mark = match meaning(&e) {
+        Exit::Refused => crate::exit::refused,
+        Exit::Failed => crate::exit::failed,
+        Exit::Unknown => crate::exit::unknown,
+    };
+    mark(for_env(e, env))
+}
+
+/// Refused before any change, failed and rolled back as the server confirmed,
+/// or outcome unknown.
+fn meaning(e: &migrate::MigrateError) -> Exit {
+    use migrate::MigrateError as E;
+    match e {
+        E::Folder { .. } | E::LockFile { .. } | E::LockTimeout { .. } | E::Refused(_) | E::Resolve { .. } => {
+            Exit::Refused
+        }
+        E::Failed { mode: Mode::Transaction, .. } | E::LexingChanged { .. } => Exit::Failed,
+        // A no-tx file may have run in part; a lost connection or an unconfirmed
+        // rollback leaves what the server kept unknown.
+        E::Failed { mode: Mode::NoTransaction, .. } | E::ConnectionLost { .. } | E::Unconfirmed { .. } => Exit::Unknown,
+        E::Connect { .. } | E::Database { .. } => Exit::Failed,
+    }
+}
+
 /// The library's messages say `ENV` where the environment's name belongs.
 fn for_env(e: impl std::fmt::Display, env: &Environment) -> eyre::Report {
     eyre::eyre!("{}", e.to_string().replace(" ENV`", &format!(" {}`", env.name)))
+}
+
+#[cfg(test)]
+mod tests {
+    use migrate::MigrateError as E;
+
+    use super::*;
+
+    #[test]
+    fn migrate_errors_exit_with_what_the_server_confirmed() {
+        let failed = |mode| E::Failed { name: "m".into(), mode, error: "e".into(), unrecorded: None };
+        let cases = [
+            (E::Refused(Vec::new()), Exit::Refused),
+            (E::Resolve { name: "m".into(), reason: "r".into() }, Exit::Refused),
+            (failed(Mode::Transaction), Exit::Failed),
+            (E::LexingChanged { name: "m".into(), planned: true, unrecorded: None }, Exit::Failed),
+            (failed(Mode::NoTransaction), Exit::Unknown),
+            (E::ConnectionLost { name: "m".into(), mode: Mode::Transaction, error: "e".into() }, Exit::Unknown),
+            (E::Unconfirmed { name: "m".into(), error: "e".into(), reason: "r".into() }, Exit::Unknown),
+        ];
+        for (error, exit) in cases {
+            assert_eq!(meaning(&error), exit, "{error}");
+        }
+    }
 }
