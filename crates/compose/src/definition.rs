@@ -1,5 +1,9 @@
 //! Service definitions as compose resolves them (`compose config`), for the
 //! preflight: build context and Dockerfile, command, entrypoint, volumes.
+//!
+//! Compose v2 prints its model as JSON (`config --format json`), read with
+//! serde_json; v1 (1.29) prints YAML only, so serde_yaml stays for v1 alone
+//! ([`Compose::config_model`]).
 
 use std::collections::BTreeMap;
 
@@ -89,7 +93,7 @@ enum RawVolume {
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum RawEnvironment {
-    Map(BTreeMap<String, Option<serde_yaml::Value>>),
+    Map(BTreeMap<String, Option<serde_json::Value>>),
     List(Vec<String>),
 }
 
@@ -143,9 +147,9 @@ fn environment_map(raw: Option<RawEnvironment>) -> BTreeMap<String, String> {
             .into_iter()
             .map(|(k, v)| {
                 let v = match v {
-                    Some(serde_yaml::Value::String(s)) => s,
-                    Some(other) => serde_yaml::to_string(&other).unwrap_or_default().trim().to_owned(),
-                    None => String::new(),
+                    Some(serde_json::Value::String(s)) => s,
+                    Some(serde_json::Value::Null) | None => String::new(),
+                    Some(other) => other.to_string(),
                 };
                 (k, v)
             })
@@ -161,11 +165,27 @@ fn environment_map(raw: Option<RawEnvironment>) -> BTreeMap<String, String> {
 }
 
 impl Compose {
-    /// The resolved definitions of every service (`compose config`, which also
-    /// validates the files: an invalid file is an error here).
+    /// compose's resolved model (`compose config`, which also validates the
+    /// files: an invalid file is an error here) as a JSON value: v2's
+    /// `config --format json`, or v1's YAML read into the same value.
+    pub fn config_model(&self) -> Result<serde_json::Value, ComposeError> {
+        let unexpected =
+            |e: &dyn std::fmt::Display| ComposeError::Unexpected { detail: format!("compose config: {e}") };
+        match self.flavor() {
+            crate::Flavor::V2 => {
+                let json = self.run(&["config", "--format", "json"])?;
+                serde_json::from_str(&json).map_err(|e| unexpected(&e))
+            }
+            crate::Flavor::V1 => {
+                let yaml = self.run(&["config"])?;
+                serde_yaml::from_str(&yaml).map_err(|e| unexpected(&e))
+            }
+        }
+    }
+
+    /// The resolved definitions of every service.
     pub fn definitions(&self) -> Result<Vec<ServiceDefinition>, ComposeError> {
-        let yaml = self.run(&["config"])?;
-        let model: Model = serde_yaml::from_str(&yaml)
+        let model: Model = serde_json::from_value(self.config_model()?)
             .map_err(|e| ComposeError::Unexpected { detail: format!("compose config: {e}") })?;
         let root = &self.environment().root;
         Ok(model
@@ -219,5 +239,34 @@ impl Compose {
                 }
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_strings_split_as_compose_splits_them() {
+        assert_eq!(
+            split_words(r#"sh -c "npx prisma db push $F" 'a b'"#),
+            vec!["sh", "-c", "npx prisma db push $F", "a b"]
+        );
+        assert_eq!(split_words(r#"a\ b "" c"#), vec!["a b", "", "c"]);
+    }
+
+    #[test]
+    fn v2_json_and_v1_yaml_read_alike() {
+        let json = r#"{"services":{"api":{"build":{"context":"/x/api","dockerfile":"Dockerfile","args":{"A":"1"}},
+            "command":["npm","start"],"entrypoint":null,"environment":{"F":"--x","N":null},"working_dir":"/app",
+            "volumes":[{"type":"bind","source":"/x/code","target":"/app","bind":{}}]}}}"#;
+        let yaml = "services:\n  api:\n    build:\n      context: /x/api\n      args:\n        A: '1'\n    command: npm start\n    environment:\n      F: --x\n      N: null\n    working_dir: /app\n    volumes:\n    - /x/code:/app:rw\n";
+        for value in [serde_json::from_str::<serde_json::Value>(json).unwrap(), serde_yaml::from_str(yaml).unwrap()] {
+            let model: Model = serde_json::from_value(value).unwrap();
+            let api = &model.services["api"];
+            assert_eq!(api.command.as_ref().map(StringOrList::words), Some(vec!["npm".to_owned(), "start".to_owned()]));
+            assert_eq!(api.working_dir.as_deref(), Some("/app"));
+            assert_eq!(api.volumes.len(), 1);
+        }
     }
 }

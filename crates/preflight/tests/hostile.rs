@@ -5,6 +5,8 @@
 //!
 //! - `refused`: the table of destructive projects.
 //! - `passes`: the table of false-positive traps.
+//! - `through_real_compose`: a copy of the demo edited to hide the seed
+//!   lesson, read through `compose config` (v2's JSON and v1's YAML).
 
 use std::collections::BTreeMap;
 
@@ -409,5 +411,51 @@ fn passes() {
     for (name, files, svc) in cases {
         let found = findings(&files, &svc);
         assert!(found.is_empty(), "{name}: expected no finding, found {found:#?}");
+    }
+}
+
+#[test]
+fn through_real_compose() {
+    use compose::Flavor;
+    for flavor in [Flavor::V2, Flavor::V1] {
+        if !flavor.available() {
+            continue;
+        }
+        let stack = testbench::Stack::with_demo_copy("preflight", flavor, |root| {
+            let api = root.join("demo/api");
+            let dockerfile = std::fs::read_to_string(api.join("Dockerfile")).unwrap();
+            std::fs::write(
+                api.join("Dockerfile"),
+                format!("{dockerfile}WORKDIR /app\nCOPY . .\n# old: \\\nCMD [\"npm\", \"start\"]\n"),
+            )
+            .unwrap();
+            std::fs::write(api.join("package.json"), PKG_BOOT).unwrap();
+            std::fs::create_dir_all(api.join("scripts")).unwrap();
+            std::fs::write(api.join("scripts/boot.sh"), "#!/bin/sh\nset -e\nnpx prisma db push $PUSH_FLAGS\n").unwrap();
+            let file = root.join("demo/docker-compose.prod.yml");
+            let compose = std::fs::read_to_string(&file).unwrap();
+            let edited = compose.replacen(
+                "      DATABASE_HOST: postgres\n",
+                "      DATABASE_HOST: postgres\n      PUSH_FLAGS: \"--skip-generate --accept-data-loss\"\n",
+                1,
+            );
+            assert_ne!(compose, edited, "the demo's api service has an environment block");
+            std::fs::write(&file, edited).unwrap();
+        });
+        let definitions = stack.compose.definitions().expect("compose config");
+        let api: Vec<_> = definitions.into_iter().filter(|d| d.name == "api").collect();
+        assert_eq!(api.len(), 1);
+        assert_eq!(
+            api[0].environment.get("PUSH_FLAGS").map(String::as_str),
+            Some("--skip-generate --accept-data-loss")
+        );
+        let found = preflight::scan_services(&api, &stack.env.compose_files);
+        assert!(
+            found
+                .iter()
+                .any(|f| f.place.contains("CMD [\"npm\", \"start\"] → package.json:4 \"start\" → scripts/boot.sh:3")
+                    && f.why.contains("--accept-data-loss")),
+            "{flavor:?}: {found:#?}"
+        );
     }
 }
