@@ -16,6 +16,7 @@ pub(crate) struct Ctx {
 
 impl Ctx {
     pub(crate) fn new() -> Result<Ctx> {
+        crate::ui::add_secrets_of_environment();
         let root = locate_workspace().map_err(crate::exit::refused)?;
         let config = Config::load(&root).map_err(|e| crate::exit::refused(e.into()))?;
         Ok(Ctx { root, config, ui: Ui::detect() })
@@ -27,8 +28,13 @@ impl Ctx {
     }
 
     /// Compose for `env` (v1 or v2, detected or forced by `DRYDOCK_COMPOSE`).
+    /// Its declared secrets are remembered for redaction first.
     pub(crate) fn compose(&self, env: &Environment) -> Result<compose::Compose> {
-        Ok(compose::Compose::detect(env)?)
+        let compose = compose::Compose::detect(env)?;
+        for secret in compose.declared_secrets() {
+            crate::ui::add_secret(&secret);
+        }
+        Ok(compose)
     }
 
     /// The database URL: `DATABASE_URL` if set, else derived from the running
@@ -36,10 +42,13 @@ impl Ctx {
     pub(crate) fn database_url(&self, compose: &compose::Compose) -> Result<String> {
         if let Ok(url) = std::env::var("DATABASE_URL") {
             if !url.is_empty() {
+                crate::ui::add_secrets_of_url(&url);
                 return Ok(url);
             }
         }
-        compose.database_url().wrap_err("cannot derive the database URL (set DATABASE_URL to override)")
+        let url = compose.database_url().wrap_err("cannot derive the database URL (set DATABASE_URL to override)")?;
+        crate::ui::add_secrets_of_url(&url);
+        Ok(url)
     }
 
     /// An environment's backups folder (tests point it elsewhere), created

@@ -1,6 +1,6 @@
 //! The deploy journal: one JSON line per pipeline run, appended to
 //! `<backups>/journal.jsonl`; `cargo xtask history [ENV]` shows it. Never
-//! holds a secret: errors carry redacted URLs only.
+//! holds a secret: each line passes `ui::redact` before it is written.
 
 use std::io::Write;
 use std::time::Duration;
@@ -80,7 +80,7 @@ pub(crate) fn append(backups: &Utf8Path, entry: &Entry) -> Result<()> {
     let path = backups.join(FILE);
     let mut file =
         std::fs::OpenOptions::new().create(true).append(true).open(&path).wrap_err_with(|| format!("open {path}"))?;
-    writeln!(file, "{}", serde_json::to_string(entry)?)?;
+    writeln!(file, "{}", crate::ui::redact(&serde_json::to_string(entry)?))?;
     Ok(())
 }
 

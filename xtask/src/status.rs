@@ -83,7 +83,7 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
     };
 
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        ctx.ui.line(serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
     let ui = &ctx.ui;

@@ -1,5 +1,7 @@
 //! The terminal: the only place drydock prints. Progress bars and colors on a
-//! TTY; plain lines when stdout is not a TTY or `NO_COLOR` is set.
+//! TTY; plain lines when stdout is not a TTY or `NO_COLOR` is set. Every
+//! line passes [`redact`] first: known secret values and any password
+//! written in a connection string become `***`.
 
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
@@ -49,19 +51,26 @@ impl Ui {
     /// A plain line on stdout. A terminal that went away (a dropped SSH
     /// session) must not panic the run mid-deploy, so write errors are ignored.
     pub(crate) fn line(&self, text: impl AsRef<str>) {
-        let _ = writeln!(std::io::stdout(), "{}", text.as_ref());
+        let _ = writeln!(std::io::stdout(), "{}", redact(text.as_ref()));
+    }
+
+    /// Text without a newline on stdout (a prompt), flushed.
+    pub(crate) fn prompt(&self, text: impl AsRef<str>) {
+        let mut out = std::io::stdout();
+        let _ = write!(out, "{} ", redact(text.as_ref()));
+        let _ = out.flush();
     }
 
     /// A warning on stderr.
     pub(crate) fn warn(&self, text: impl AsRef<str>) {
-        let _ = writeln!(std::io::stderr(), "{} {}", self.yellow("warning:"), text.as_ref());
+        let _ = writeln!(std::io::stderr(), "{} {}", self.yellow("warning:"), redact(text.as_ref()));
     }
 
     /// The final error of a run, with its chain of causes, on stderr.
     pub(crate) fn error(&self, err: &eyre::Report) {
-        let _ = writeln!(std::io::stderr(), "{} {err}", self.red("error:"));
+        let _ = writeln!(std::io::stderr(), "{} {}", self.red("error:"), redact(&err.to_string()));
         for cause in err.chain().skip(1) {
-            let _ = writeln!(std::io::stderr(), "  caused by: {cause}");
+            let _ = writeln!(std::io::stderr(), "  caused by: {}", redact(&cause.to_string()));
         }
     }
 
@@ -83,7 +92,7 @@ impl Ui {
             ),
         };
         bar.set_draw_target(ProgressDrawTarget::stdout());
-        bar.set_message(message.to_owned());
+        bar.set_message(redact(message));
         bar.enable_steady_tick(Duration::from_millis(120));
         bar
     }
@@ -97,7 +106,7 @@ impl Ui {
         let bar = ProgressBar::new_spinner()
             .with_style(ProgressStyle::with_template("{spinner} {msg} {elapsed}").expect("static template"));
         bar.set_draw_target(ProgressDrawTarget::stdout());
-        bar.set_message(message.to_owned());
+        bar.set_message(redact(message));
         bar.enable_steady_tick(Duration::from_millis(120));
         bar
     }
@@ -127,6 +136,95 @@ impl Ui {
     }
 }
 
+/// Secret values known to this run (with the spellings they take in URLs,
+/// JSON and compose files), longest first.
+static SECRETS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Secrets shorter than this are not searched for (they would blank ordinary words).
+const MIN_SECRET_LEN: usize = 3;
+
+/// Remembers `secret` so that [`redact`] hides it, in every spelling it can
+/// take where drydock's text comes from: as is, percent-encoded (URLs),
+/// JSON-escaped (the journal, `--json`), Rust-escaped (`{:?}`), with compose's
+/// `$$` and with libpq's `\'` quoting.
+pub(crate) fn add_secret(secret: &str) {
+    if secret.chars().count() < MIN_SECRET_LEN {
+        return;
+    }
+    let encoded = |upper: bool| -> String {
+        secret
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+                    (b as char).to_string()
+                } else if upper {
+                    format!("%{b:02X}")
+                } else {
+                    format!("%{b:02x}")
+                }
+            })
+            .collect()
+    };
+    let json = serde_json::to_string(secret).unwrap_or_default();
+    let debug = format!("{secret:?}");
+    let variants = [
+        secret.to_owned(),
+        encoded(true),
+        encoded(false),
+        json.trim_matches('"').to_owned(),
+        debug.trim_matches('"').to_owned(),
+        secret.replace('$', "$$"),
+        secret.replace('\\', "\\\\").replace('\'', "\\'"),
+    ];
+    let mut secrets = SECRETS.lock().unwrap_or_else(|e| e.into_inner());
+    for v in variants {
+        if !v.is_empty() && !secrets.contains(&v) {
+            secrets.push(v);
+        }
+    }
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+}
+
+/// Remembers the password of a connection string (any form `pgconn` reads).
+pub(crate) fn add_secrets_of_url(url: &str) {
+    if let Ok(params) = pgconn::parse(url) {
+        if let Some(p) = params.password() {
+            add_secret(p);
+        }
+    }
+}
+
+/// Remembers the secrets of the process environment: `DATABASE_URL`'s
+/// password, and the value of every variable whose name contains
+/// `PASSWORD`, `SECRET` or `TOKEN` (compose interpolates them into files).
+pub(crate) fn add_secrets_of_environment() {
+    for (key, value) in std::env::vars_os() {
+        let (Some(key), Some(value)) = (key.to_str(), value.to_str()) else { continue };
+        let upper = key.to_ascii_uppercase();
+        if upper == "DATABASE_URL" || upper.ends_with("_URL") && value.contains("://") {
+            add_secrets_of_url(value);
+        } else if ["PASSWORD", "SECRET", "TOKEN"].iter().any(|w| upper.contains(w)) {
+            add_secret(value);
+        }
+    }
+}
+
+/// `text` with every known secret, and every password written in a
+/// connection string, replaced by `***`. Everything that leaves drydock
+/// (terminal, errors, journal) goes through here.
+pub(crate) fn redact(text: &str) -> String {
+    let mut out = text.to_owned();
+    {
+        let secrets = SECRETS.lock().unwrap_or_else(|e| e.into_inner());
+        for secret in secrets.iter() {
+            if out.contains(secret.as_str()) {
+                out = out.replace(secret.as_str(), "***");
+            }
+        }
+    }
+    compose::redact_url(&out)
+}
+
 /// Human size: `1.5 MiB`.
 pub(crate) fn human_bytes(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -150,5 +248,32 @@ pub(crate) fn human_duration(d: Duration) -> String {
         format!("{secs:.2} s")
     } else {
         format!("{} min {:02} s", d.as_secs() / 60, d.as_secs() % 60)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn secrets_are_redacted_in_every_spelling() {
+        let secret = "p$a{s}s w'rd\\x\"y";
+        super::add_secret(secret);
+        super::add_secret("ab");
+        let encoded: String = secret
+            .bytes()
+            .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
+            .collect();
+        for text in [
+            format!("compose said: invalid value {secret} for POSTGRES_PASSWORD"),
+            format!("postgresql://u:{encoded}@h/db"),
+            format!("postgresql://h/db?password={encoded}"),
+            format!("host=h password='{}'", secret.replace('\\', "\\\\").replace('\'', "\\'")),
+            serde_json::to_string(&format!("error: {secret}")).unwrap(),
+            format!("{:?}", format!("error: {secret}")),
+            secret.replace('$', "$$"),
+        ] {
+            let out = super::redact(&text);
+            assert!(!out.contains("s w") && !out.contains("a{s}"), "{text} -> {out}");
+        }
+        assert_eq!(super::redact("about abc"), "about abc", "two-character secrets are not searched for");
     }
 }

@@ -48,15 +48,192 @@ impl std::fmt::Display for DatabaseTarget {
     }
 }
 
-/// Replaces the password of a `postgres://user:password@...` URL with `***`.
-pub fn redact_url(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else { return url.to_owned() };
-    let rest = &url[scheme_end + 3..];
-    let Some(at) = rest.rfind('@') else { return url.to_owned() };
-    let auth = &rest[..at];
-    match auth.find(':') {
-        Some(colon) => format!("{}{}:***{}", &url[..scheme_end + 3], &auth[..colon], &rest[at..]),
-        None => url.to_owned(),
+/// Replaces with `***` every password written in a connection string inside
+/// `text` (a URL, or a message that quotes one): the `user:password@` of any
+/// `scheme://` URL, a `password=` query parameter, and a libpq
+/// `password=value` or `password='quoted value'` pair. Passwords known by
+/// value are redacted by the xtask wherever they appear.
+pub fn redact_url(text: &str) -> String {
+    redact_keyword_passwords(&redact_userinfo(text))
+}
+
+/// `scheme://user:password@host` → `scheme://user:***@host`, for every URL in `text`.
+fn redact_userinfo(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out.push_str(head);
+        // The authority ends where a URL's does, or where the surrounding text resumes.
+        let end = tail
+            .find(|c: char| matches!(c, '/' | '?' | '#') || c.is_whitespace() || matches!(c, '"' | '`' | '>'))
+            .unwrap_or(tail.len());
+        let authority = &tail[..end];
+        match authority.rfind('@') {
+            Some(at) => {
+                let userinfo = &authority[..at];
+                match userinfo.find(':') {
+                    Some(colon) => {
+                        out.push_str(&userinfo[..colon]);
+                        out.push_str(":***");
+                    }
+                    None => out.push_str(userinfo),
+                }
+                out.push_str(&authority[at..]);
+            }
+            None => out.push_str(authority),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `password=value` (URL query, libpq keyword string; bare or single-quoted) → `password=***`.
+fn redact_keyword_passwords(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = find_password_key(rest) {
+        let (head, tail) = rest.split_at(i);
+        out.push_str(head);
+        let eq = tail.find('=').expect("the key ends in `=`");
+        out.push_str(&tail[..=eq]);
+        let value = tail[eq + 1..].trim_start_matches(' ');
+        let skipped = tail.len() - eq - 1 - value.len();
+        out.push_str(&tail[eq + 1..eq + 1 + skipped]);
+        let len = if let Some(quoted) = value.strip_prefix('\'') {
+            let mut chars = quoted.char_indices();
+            let mut close = quoted.len();
+            while let Some((j, c)) = chars.next() {
+                match c {
+                    '\\' => {
+                        chars.next();
+                    }
+                    '\'' => {
+                        close = j + 1;
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            1 + close
+        } else {
+            let mut end = value.len();
+            let mut chars = value.char_indices();
+            while let Some((j, c)) = chars.next() {
+                if c == '\\' {
+                    chars.next();
+                } else if c.is_whitespace() || matches!(c, '&' | '#' | '"' | '`') {
+                    end = j;
+                    break;
+                }
+            }
+            end
+        };
+        out.push_str("***");
+        rest = &value[len.min(value.len())..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Where a `password=` (spaces allowed before `=`) starts, as a whole word.
+fn find_password_key(text: &str) -> Option<usize> {
+    let lower = text.to_ascii_lowercase();
+    let mut from = 0;
+    while let Some(i) = lower[from..].find("password") {
+        let start = from + i;
+        let after = &lower[start + 8..];
+        // `password=`, `?password=`, `POSTGRES_PASSWORD=`; not `mypassword=`.
+        let word_start = start == 0 || !lower.as_bytes()[start - 1].is_ascii_alphanumeric();
+        if word_start && after.trim_start_matches(' ').starts_with('=') {
+            return Some(start);
+        }
+        from = start + 8;
+    }
+    None
+}
+
+/// Secret values an environment's compose files declare, read from the files
+/// themselves (so that they are known even when `compose config` fails and
+/// echoes one): the value of every service `environment` key whose name
+/// contains `PASSWORD`, `SECRET` or `TOKEN`, the `${VAR:-default}` default of
+/// such a value and `VAR`'s value in this process, and the same keys of the
+/// project's `.env` file. For the xtask to redact wherever text leaves drydock.
+fn declared_secrets(env: &config::Environment) -> Vec<String> {
+    let secretish = |key: &str| {
+        let key = key.to_ascii_uppercase();
+        ["PASSWORD", "SECRET", "TOKEN"].iter().any(|w| key.contains(w))
+    };
+    let mut raw = Vec::new();
+    for file in &env.compose_files {
+        let Ok(text) = std::fs::read_to_string(file) else { continue };
+        let Ok(doc) = serde_yaml::from_str::<serde_yaml::Value>(&text) else { continue };
+        let Some(services) = doc.get("services").and_then(|s| s.as_mapping()) else { continue };
+        for service in services.values() {
+            match service.get("environment") {
+                Some(serde_yaml::Value::Mapping(map)) => {
+                    for (k, v) in map {
+                        if let (Some(k), Some(v)) = (k.as_str(), scalar(v)) {
+                            if secretish(k) {
+                                raw.push(v);
+                            }
+                        }
+                    }
+                }
+                Some(serde_yaml::Value::Sequence(list)) => {
+                    for item in list.iter().filter_map(|i| i.as_str()) {
+                        if let Some((k, v)) = item.split_once('=') {
+                            if secretish(k) {
+                                raw.push(v.to_owned());
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    if let Some(dir) = env.compose_files.first().and_then(|f| f.parent()) {
+        for line in std::fs::read_to_string(dir.join(".env")).unwrap_or_default().lines() {
+            if let Some((k, v)) = line.trim().split_once('=') {
+                if secretish(k) {
+                    raw.push(v.trim().trim_matches(|c| c == '"' || c == '\'').to_owned());
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for value in raw {
+        // `${VAR:-default}`, `${VAR-default}`, `${VAR}`, `$VAR`: the default and VAR's value.
+        if let Some(inner) = value.strip_prefix("${").and_then(|v| v.strip_suffix('}')) {
+            let (var, default) = match inner.split_once(":-").or_else(|| inner.split_once('-')) {
+                Some((var, default)) => (var, Some(default)),
+                None => (inner.split_once(":?").map_or(inner, |(v, _)| v), None),
+            };
+            out.extend(default.map(str::to_owned));
+            out.extend(std::env::var(var).ok());
+        } else if let Some(var) =
+            value.strip_prefix('$').filter(|v| v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        {
+            out.extend(std::env::var(var).ok());
+        }
+        // Compose's `$$` stands for `$`.
+        out.push(value.replace("$$", "$"));
+        out.push(value);
+    }
+    out.retain(|v| !v.is_empty());
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn scalar(v: &serde_yaml::Value) -> Option<String> {
+    match v {
+        serde_yaml::Value::String(s) => Some(s.clone()),
+        serde_yaml::Value::Number(n) => Some(n.to_string()),
+        serde_yaml::Value::Bool(b) => Some(b.to_string()),
+        _ => None,
     }
 }
 
@@ -110,6 +287,13 @@ impl Compose {
         Ok(DatabaseTarget { user, dbname, host, port, password })
     }
 
+    /// Secret values the environment's compose files (and `.env`) declare, read
+    /// from the files, never from `compose config`: `PASSWORD`/`SECRET`/`TOKEN`
+    /// keys of service environments, with `${VAR:-default}` resolved both ways.
+    pub fn declared_secrets(&self) -> Vec<String> {
+        declared_secrets(self.environment())
+    }
+
     /// The database URL (see [`DatabaseTarget::url`]).
     pub fn database_url(&self) -> Result<String, ComposeError> {
         Ok(self.database_target()?.url())
@@ -150,6 +334,52 @@ mod tests {
         assert_eq!(t.to_string(), "postgresql://app:***@172.18.0.2:5432/my%20db");
         assert!(!format!("{t:?}").contains("p%40ss"));
         assert_eq!(redact_url("postgres://u@h/d"), "postgres://u@h/d");
+    }
+
+    #[test]
+    fn passwords_are_redacted_in_any_text() {
+        let cases = [
+            ("postgresql://u:p%24w@h:5432/db?schema=public", "postgresql://u:***@h:5432/db?schema=public"),
+            (
+                "cannot reach postgres://u:p@ss@h/db: refused; mail me@example.com",
+                "cannot reach postgres://u:***@h/db: refused; mail me@example.com",
+            ),
+            ("a postgres://u:x@h and b mysql://v:y@k/d", "a postgres://u:***@h and b mysql://v:***@k/d"),
+            (
+                "postgresql://h/db?sslmode=disable&password=s3cr%24t&x=1",
+                "postgresql://h/db?sslmode=disable&password=***&x=1",
+            ),
+            ("host=h password=s3c\\ ret dbname=d", "host=h password=*** dbname=d"),
+            ("host=h password = 'p$a{s}s w\\'rd' dbname=d", "host=h password = *** dbname=d"),
+            ("PASSWORD=abc", "PASSWORD=***"),
+            ("POSTGRES_PASSWORD=p$a{s}s", "POSTGRES_PASSWORD=***"),
+            ("a password is needed", "a password is needed"),
+            ("no_password_here=1 mypassword=x", "no_password_here=1 mypassword=x"),
+        ];
+        for (text, want) in cases {
+            assert_eq!(redact_url(text), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn secrets_declared_in_compose_files() {
+        let dir = std::env::temp_dir().join(format!("drydock-secrets-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let root = camino::Utf8PathBuf::from_path_buf(dir.clone()).unwrap();
+        std::fs::write(
+            dir.join("c.yml"),
+            "services:\n  db:\n    environment:\n      POSTGRES_PASSWORD: \"p$$a{s}s w'rd\"\n      POSTGRES_USER: u\n  api:\n    environment:\n      - API_TOKEN=${DRYDOCK_TEST_UNSET_VAR:-tok-default}\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join(".env"), "DB_PASSWORD='from env file'\nOTHER=x\n").unwrap();
+        let text = "[workspace.metadata.deploy.environments.t]\ncompose-files = [\"c.yml\"]\ndatabase-service = \"db\"\napp-services = [\"api\"]\n";
+        let env = config::Config::parse(&root, &format!("[workspace]\n{text}")).unwrap().environment("t").unwrap();
+        let found = declared_secrets(&env);
+        for want in ["p$a{s}s w'rd", "p$$a{s}s w'rd", "tok-default", "from env file"] {
+            assert!(found.iter().any(|f| f == want), "{want} not in {found:?}");
+        }
+        assert!(!found.iter().any(|f| f == "u" || f == "x"), "{found:?}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
