@@ -43,6 +43,10 @@ enum Task {
     DeployProd(deploy::Args),
     /// The same pipeline for the dev environment.
     DeployDev(deploy::Args),
+    /// The deploy pipeline for any configured environment (`deploy staging`).
+    Deploy(deploy::EnvArgs),
+    /// Run any pipeline of `cargo xtask pipelines` against an environment.
+    Run(deploy::RunArgs),
     /// Run the deploy preflight alone (read-only): every finding at once.
     Check(check::Args),
     /// Adopt an existing compose project: write the `[workspace.metadata.deploy]` block, then check it.
@@ -81,6 +85,8 @@ fn main() -> std::process::ExitCode {
         task => Ctx::new().and_then(|ctx| match task {
             Task::DeployProd(args) => deploy::run(&ctx, "prod", args),
             Task::DeployDev(args) => deploy::run(&ctx, "dev", args),
+            Task::Deploy(args) => deploy::deploy_env(&ctx, args),
+            Task::Run(args) => deploy::run_pipeline(&ctx, args),
             Task::Check(args) => check::run(&ctx, args),
             Task::Init(_) => unreachable!("dispatched before the configuration is read"),
             Task::Pipelines => pipeline::list(&ctx),

@@ -42,20 +42,21 @@ pub(crate) struct Pipeline {
 /// The safe production deploy, in the order of the runbook.
 pub(crate) const DEPLOY: Pipeline = Pipeline {
     name: "deploy",
-    about: "verified backup, stop only the app services, restart them from new images, apply migrations",
+    about: "verified backup, stop only the app services that changed, restart them from new images, apply migrations",
     steps: &[
         &steps::PREFLIGHT,
         &steps::BUILD,
         &steps::LOCK,
         &steps::BACKUP,
         &steps::STOP,
+        &steps::PREMIGRATE,
         &steps::START,
         &steps::MIGRATE,
         &steps::UNLOCK,
     ],
 };
 
-/// Every pipeline, for `cargo xtask pipelines`.
+/// Every pipeline, for `cargo xtask pipelines` and `cargo xtask run PIPELINE ENV`.
 pub(crate) const PIPELINES: &[&Pipeline] = &[&DEPLOY];
 
 /// Options of a pipeline run (the flags of `deploy-ENV`).
@@ -67,6 +68,8 @@ pub(crate) struct Options {
     pub(crate) allow_destructive: bool,
     /// How long to wait for another deploy's lock.
     pub(crate) lock_wait: Duration,
+    /// Restart every app service, changed or not (the seed's behaviour).
+    pub(crate) restart_all: bool,
 }
 
 /// The state a pipeline run carries from step to step.
@@ -81,8 +84,17 @@ pub(crate) struct Run<'a> {
     pub(crate) backup: Option<Utf8PathBuf>,
     /// The deploy lock, held from LOCK to UNLOCK (dropped on failure).
     pub(crate) lock: Option<deploylock::DeployLock>,
-    /// App images before the build: (service, image reference, image id).
+    /// What runs before the stop, for each service that restarts:
+    /// (service, image reference, image id).
     pub(crate) previous_images: Vec<(String, String, String)>,
+    /// Per app service: restarts (and why) or keeps running; set by `stop`.
+    pub(crate) decisions: Vec<(String, compose::Decision)>,
+    /// App services whose images this run pulled.
+    pub(crate) pulled: Vec<String>,
+    /// Migrations ran before the start (`premigrate`).
+    pub(crate) premigrated: bool,
+    /// A migration failed, and the ledger shows nothing of this run committed.
+    pub(crate) database_unchanged: bool,
     /// The app services were stopped by this run and are not yet back.
     pub(crate) app_down: bool,
     /// The new release is up: from here the run finishes (migrations
@@ -109,10 +121,40 @@ impl<'a> Run<'a> {
             backup: None,
             lock: None,
             previous_images: Vec::new(),
+            decisions: Vec::new(),
+            pulled: Vec::new(),
+            premigrated: false,
+            database_unchanged: false,
             app_down: false,
             committed: false,
             migrating: false,
         }
+    }
+
+    /// The app services this run restarts (all of them before `stop` decided).
+    pub(crate) fn restarting(&self) -> Vec<String> {
+        match self.decisions.is_empty() {
+            true => self.env.app_services.names().to_vec(),
+            false => self.decisions.iter().filter(|(_, d)| d.restarts()).map(|(s, _)| s.clone()).collect(),
+        }
+    }
+
+    /// The app services this run keeps running, unchanged.
+    pub(crate) fn kept(&self) -> Vec<String> {
+        self.decisions.iter().filter(|(_, d)| !d.restarts()).map(|(s, _)| s.clone()).collect()
+    }
+
+    /// `api (new image for app:2), web (--restart-all)`.
+    pub(crate) fn restart_reasons(&self) -> String {
+        let reasons: Vec<String> = self
+            .decisions
+            .iter()
+            .filter_map(|(s, d)| match d {
+                compose::Decision::Restart(why) => Some(format!("{s} ({why})")),
+                compose::Decision::Keep => None,
+            })
+            .collect();
+        reasons.join(", ")
     }
 }
 
@@ -144,11 +186,11 @@ pub(crate) fn run(pipeline: &Pipeline, mut run: Run) -> Result<()> {
         let took = t0.elapsed();
         match result {
             Ok(outcome) => {
-                ui.line(format!("{} {:<9} {:>9}  {outcome}", ui.green("ok"), step.name, human_duration(took)));
+                ui.line(format!("{} {:<10} {:>9}  {outcome}", ui.green("ok"), step.name, human_duration(took)));
                 records.push(StepRecord::new(step.name, took, "ok", &outcome));
             }
             Err(err) => {
-                ui.line(format!("{} {:<9} {:>9}  {err}", ui.red("FAILED"), step.name, human_duration(took)));
+                ui.line(format!("{} {:<10} {:>9}  {err}", ui.red("FAILED"), step.name, human_duration(took)));
                 records.push(StepRecord::new(step.name, took, "failed", &format!("{err}")));
                 failure = Some(err.wrap_err(format!("{} step `{}` failed", pipeline.name, step.name)));
                 break;
@@ -186,7 +228,8 @@ fn bring_app_back(run: &mut Run) -> Option<(bool, String)> {
     }
     let result = if run.previous_images.is_empty() {
         // First deploy: there is nothing older to go back to.
-        let apps = run.env.app_services.clone();
+        let restarting = run.restarting();
+        let apps = run.env.app_services.subset(&restarting).unwrap_or_else(|| run.env.app_services.clone());
         let timeout = Duration::from_secs(run.env.health_timeout_secs);
         run.compose
             .up(&apps, false)
@@ -208,6 +251,11 @@ fn bring_app_back(run: &mut Run) -> Option<(bool, String)> {
 /// What the operator can do after a failed run.
 fn failure_advice(run: &Run) -> String {
     match &run.backup {
+        Some(path) if run.database_unchanged => format!(
+            "the database is as before this deploy (the failed migration rolled back); the backup taken first is {path}; \
+             if you need it: {}",
+            crate::restore::rollback_hint(path, &run.env.name)
+        ),
         Some(path) if run.migrating => format!(
             "nothing was lost; the backup taken before any change is {path}; for a full rollback: {}",
             crate::restore::rollback_hint(path, &run.env.name)
@@ -226,6 +274,14 @@ fn summary(run: &Run, records: &[StepRecord], total: Duration) {
     ui.line("");
     ui.table(&["STEP", "DURATION", "OUTCOME"], &rows);
     ui.line(format!("total {}", human_duration(total)));
+    if !run.decisions.is_empty() {
+        let restarted = run.restart_reasons();
+        ui.line(format!("restarted: {}", if restarted.is_empty() { "none" } else { &restarted }));
+        let kept = run.kept();
+        if !kept.is_empty() {
+            ui.line(format!("kept running (unchanged): {}", kept.join(", ")));
+        }
+    }
     if let Some(path) = &run.backup {
         ui.line(format!("backup: {path}"));
     }
@@ -249,6 +305,18 @@ fn dry_run(pipeline: &Pipeline, run: &Run) -> Result<()> {
         env.backups,
         backup::file_name(&env.name, time::OffsetDateTime::now_utc())
     ));
+    for (service, line) in restart_plan(run) {
+        ui.line(format!("  {service:<14} {line}"));
+    }
+    let first = steps::read_history(run).map(|h| !h.ledger_exists && h.schema_objects == 0);
+    ui.line(format!(
+        "migrate:         {}",
+        match (env.migrate, first) {
+            (_, Ok(true)) => "before the start (first deploy: no ledger, empty schema)",
+            (config::MigrateOrder::BeforeStart, _) => "before the start (migrate = \"before-start\")",
+            (config::MigrateOrder::AfterStart, _) => "after the start (migrate = \"after-start\")",
+        }
+    ));
     match steps::pending_migrations(run) {
         Ok(pending) if pending.is_empty() => ui.line("migrations:      none pending"),
         Ok(pending) => {
@@ -261,9 +329,36 @@ fn dry_run(pipeline: &Pipeline, run: &Run) -> Result<()> {
     }
     ui.line("steps:");
     for (i, step) in pipeline.steps.iter().enumerate() {
-        ui.line(format!("  {}. {:<9} {}", i + 1, step.name, step.about));
+        ui.line(format!("  {}. {:<10} {}", i + 1, step.name, step.about));
     }
     Ok(())
+}
+
+/// The dry run's restart decisions, from the images present now: a built or
+/// pulled service that is unchanged now may still change with the build or pull.
+fn restart_plan(run: &Run) -> Vec<(String, String)> {
+    let mut lines = vec![("restarts:".to_owned(), String::new())];
+    if run.options.restart_all {
+        lines[0].1 = "every app service (--restart-all)".to_owned();
+        return lines;
+    }
+    let specs = run.compose.specs().unwrap_or_default();
+    let pulled = run.compose.pulled_services(&run.env.app_services).unwrap_or_default();
+    match run.compose.restart_decisions(&run.env.app_services) {
+        Err(e) => lines[0].1 = format!("unknown ({e})"),
+        Ok(decisions) => {
+            for (service, decision) in decisions {
+                let built = specs.iter().any(|s| s.name == service && s.built);
+                let line = match (&decision, built, pulled.contains(&service)) {
+                    (compose::Decision::Keep, true, _) => format!("{decision} unless the build makes a new image"),
+                    (compose::Decision::Keep, _, true) => format!("{decision} unless the pull brings a new image"),
+                    _ => decision.to_string(),
+                };
+                lines.push((service, line));
+            }
+        }
+    }
+    lines
 }
 
 /// `cargo xtask pipelines`: every pipeline with its steps.
@@ -281,10 +376,23 @@ pub(crate) fn list(ctx: &Ctx) -> Result<()> {
     Ok(())
 }
 
-/// `cargo xtask deploy-ENV`.
+/// `cargo xtask deploy ENV` (and `deploy-prod`, `deploy-dev`).
 pub(crate) fn deploy(ctx: &Ctx, env_name: &str, options: Options) -> Result<()> {
-    let env = ctx.env(env_name)?;
+    run_named(ctx, DEPLOY.name, env_name, options)
+}
+
+/// `cargo xtask run PIPELINE ENV`: any pipeline of [`PIPELINES`], through
+/// the one runner (lock, journal, dry run, recovery).
+pub(crate) fn run_named(ctx: &Ctx, pipeline: &str, env_name: &str, options: Options) -> Result<()> {
+    let Some(found) = PIPELINES.iter().find(|p| p.name == pipeline) else {
+        let known: Vec<&str> = PIPELINES.iter().map(|p| p.name).collect();
+        return Err(crate::exit::refused(eyre::eyre!(
+            "there is no pipeline `{pipeline}`, nothing was changed: the pipelines are {} (`cargo xtask pipelines`)",
+            known.join(", ")
+        )));
+    };
+    let env = ctx.env(env_name).map_err(|e| crate::exit::refused(e.wrap_err("nothing was changed")))?;
     let compose = ctx.compose(&env)?;
-    run(&DEPLOY, Run::new(ctx, env, compose, DEPLOY.name, options))
-        .wrap_err_with(|| format!("deploy of {env_name} failed"))
+    run(found, Run::new(ctx, env, compose, found.name, options))
+        .wrap_err_with(|| format!("{} of {env_name} failed", found.name))
 }

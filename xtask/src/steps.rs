@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use eyre::{bail, eyre, Result, WrapErr};
 
+use compose::Decision;
+use config::MigrateOrder;
+
 use crate::pipeline::{Run, Step};
 
 /// Read-only checks; refuses with every finding at once.
@@ -16,11 +19,11 @@ pub(crate) const PREFLIGHT: Step = Step {
     run: preflight,
 };
 
-/// Build the app images while the old containers still serve.
+/// Build (or pull) the app images while the old containers still serve.
 pub(crate) const BUILD: Step = Step {
     name: "build",
-    about: "build the app services' images while the old containers still serve",
-    alone: "docker compose build",
+    about: "build the app services' images, pull the pulled ones, while the old containers still serve",
+    alone: "docker compose build / pull",
     run: build,
 };
 
@@ -40,22 +43,34 @@ pub(crate) const BACKUP: Step = Step {
     run: backup_step,
 };
 
-/// Stop the app services only.
-pub(crate) const STOP: Step =
-    Step { name: "stop", about: "stop the app services only (never the database)", alone: "-", run: stop };
+/// Stop the app services that change (only them; never the database).
+pub(crate) const STOP: Step = Step {
+    name: "stop",
+    about: "stop the app services whose image or configuration changed (never the database)",
+    alone: "-",
+    run: stop,
+};
 
-/// Start the app services from the new images and wait until healthy.
+/// Migrations before the start: `migrate = "before-start"`, or a first deploy.
+pub(crate) const PREMIGRATE: Step = Step {
+    name: "premigrate",
+    about: "apply pending migrations before the start (migrate = \"before-start\", or a first deploy)",
+    alone: "cargo xtask migrate ENV",
+    run: premigrate_step,
+};
+
+/// Start the stopped app services from the new images and wait until healthy.
 pub(crate) const START: Step = Step {
     name: "start",
-    about: "start the app services from the new images, wait until healthy (else restore the previous images)",
+    about: "start the changed app services from the new images, wait until healthy or done (else restore the previous images)",
     alone: "-",
     run: start,
 };
 
-/// Apply pending migrations (no second backup).
+/// Apply pending migrations after the start (no second backup).
 pub(crate) const MIGRATE: Step = Step {
     name: "migrate",
-    about: "apply pending migrations, each atomically (no second backup)",
+    about: "apply pending migrations after the start (migrate = \"after-start\"), each atomically (no second backup)",
     alone: "cargo xtask migrate ENV",
     run: migrate_step,
 };
@@ -73,20 +88,33 @@ fn preflight(run: &mut Run) -> Result<String> {
 }
 
 fn build(run: &mut Run) -> Result<String> {
-    // Remember the images the app runs now, and tag them, so a release that
-    // does not become healthy can be rolled back to them.
-    run.previous_images.clear();
-    let built: Vec<String> =
-        run.compose.definitions()?.into_iter().filter(|d| d.build_context.is_some()).map(|d| d.name).collect();
-    for service in run.env.app_services.names().iter().filter(|s| built.contains(s)) {
-        for c in run.compose.containers(service)? {
-            let tag = previous_tag(&c.image);
-            run.compose.tag_image(&c.image_id, &tag)?;
-            run.previous_images.push((service.clone(), c.image.clone(), c.image_id.clone()));
-        }
+    // Build what is built, pull what is pulled, all before anything stops:
+    // a failed build or pull changes nothing.
+    let apps = run.env.app_services.clone();
+    let built: Vec<String> = run
+        .compose
+        .specs()?
+        .into_iter()
+        .filter(|s| s.built && apps.names().contains(&s.name))
+        .map(|s| s.name)
+        .collect();
+    let pulled = run.compose.pulled_services(&apps)?;
+    let mut done = Vec::new();
+    if !built.is_empty() {
+        run.compose.build(&subset(run, &built)?)?;
+        done.push(format!("built {}", built.join(", ")));
     }
-    run.compose.build(&run.env.app_services)?;
-    Ok(format!("built {}", run.env.app_services.names().join(", ")))
+    if !pulled.is_empty() {
+        run.compose.pull(&subset(run, &pulled)?)?;
+        done.push(format!("pulled {}", pulled.join(", ")));
+    }
+    run.pulled = pulled;
+    Ok(if done.is_empty() { "nothing to build or pull".to_owned() } else { done.join("; ") })
+}
+
+/// The app services named in `names`, as the type that stop/up take.
+fn subset(run: &Run, names: &[String]) -> Result<config::AppServices> {
+    run.env.app_services.subset(names).ok_or_else(|| eyre!("{} are not all app services", names.join(", ")))
 }
 
 /// `repo:drydock-previous` for an image reference `repo[:tag]`.
@@ -110,7 +138,10 @@ fn lock(run: &mut Run) -> Result<String> {
     }
     let url = run.ctx.database_url(&run.compose)?;
     let dir = run.ctx.backups_dir_of(&run.env)?;
-    let command = format!("cargo xtask {}-{}", run.pipeline, run.env.name);
+    let command = match run.pipeline {
+        "deploy" => format!("cargo xtask deploy {}", run.env.name),
+        other => format!("cargo xtask run {other} {}", run.env.name),
+    };
     // A database that just turned healthy may still refuse TCP for a moment
     // (official images run their init server on the socket only): retry briefly.
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
@@ -141,13 +172,42 @@ fn stop(run: &mut Run) -> Result<String> {
     if run.backup.is_none() {
         bail!("refusing to stop the app services without a verified backup of this run");
     }
+    // Under the lock and after build and pull: which services change? The
+    // others keep running (no stop, no downtime) unless --restart-all.
+    let mut decisions = run.compose.restart_decisions(&run.env.app_services)?;
+    if run.options.restart_all {
+        for (_, d) in decisions.iter_mut().filter(|(_, d)| !d.restarts()) {
+            *d = Decision::Restart("--restart-all".into());
+        }
+    }
+    run.decisions = decisions;
+    let restarting = run.restarting();
+    // Remember the image id each of them runs now (and tag it, so nothing
+    // prunes it): a release that does not start is rolled back to exactly these.
+    run.previous_images.clear();
+    for service in &restarting {
+        for c in run.compose.containers(service)? {
+            run.compose.tag_image(&c.image_id, &previous_tag(&c.image))?;
+            run.previous_images.push((service.clone(), c.image.clone(), c.image_id.clone()));
+        }
+    }
+    let kept = run.kept();
+    let kept = if kept.is_empty() { String::new() } else { format!("; kept {} running (unchanged)", kept.join(", ")) };
+    if restarting.is_empty() {
+        return Ok(format!("nothing to stop: every app service is unchanged{kept}"));
+    }
     run.app_down = true;
-    run.compose.stop(&run.env.app_services)?;
-    Ok(format!("stopped {}", run.env.app_services.names().join(", ")))
+    run.compose.stop(&subset(run, &restarting)?)?;
+    Ok(format!("stopped {}{kept}", run.restart_reasons()))
 }
 
 fn start(run: &mut Run) -> Result<String> {
-    let apps = run.env.app_services.clone();
+    let restarting = run.restarting();
+    if restarting.is_empty() {
+        run.committed = true;
+        return Ok("nothing to start: every app service kept running".to_owned());
+    }
+    let apps = subset(run, &restarting)?;
     let timeout = Duration::from_secs(run.env.health_timeout_secs);
     let started = run
         .compose
@@ -158,7 +218,7 @@ fn start(run: &mut Run) -> Result<String> {
         Ok(()) => {
             run.app_down = false;
             run.committed = true;
-            Ok(format!("{} healthy", apps.names().join(", ")))
+            Ok(format!("{} healthy (or done)", apps.names().join(", ")))
         }
         Err(err) => {
             let rollback = roll_back_images(run);
@@ -173,23 +233,73 @@ fn start(run: &mut Run) -> Result<String> {
     }
 }
 
-/// Points each app image reference back at the image it had before the build
-/// and recreates the app containers from them.
+/// Starts the services this run stopped again from exactly the image ids
+/// they ran before (recorded by `stop`): each service's image reference is
+/// tagged back to the old id, the containers are recreated from it, and a
+/// pulled reference is then pointed at the pulled image again, so local tags
+/// keep naming what the registry has while the containers run the old id.
+/// A service that had no container before (first deploy) starts as it is.
 pub(crate) fn roll_back_images(run: &mut Run) -> Result<()> {
-    if run.previous_images.is_empty() {
-        bail!("no previous images to restore (first deploy)");
+    let restarting = run.restarting();
+    if restarting.is_empty() {
+        bail!("no app service was stopped");
     }
-    for (_, image, id) in &run.previous_images {
-        run.compose.tag_image(id, image)?;
+    let mut retag_after = Vec::new();
+    for (service, old_reference, old_id) in &run.previous_images {
+        // The reference compose starts the service from now: the one its
+        // newest container was created from (a changed `image:` tag), else the old one.
+        let reference = run
+            .compose
+            .containers(service)?
+            .into_iter()
+            .map(|c| c.image)
+            .find(|r| r != old_reference)
+            .unwrap_or_else(|| old_reference.clone());
+        let current = run.compose.image_id(&reference)?;
+        run.compose.tag_image(old_id, &reference)?;
+        if let Some(current) = current.filter(|id| id != old_id && run.pulled.contains(service)) {
+            retag_after.push((current, reference));
+        }
     }
-    let apps = run.env.app_services.clone();
+    let apps = subset(run, &restarting)?;
     run.compose.up(&apps, true)?;
-    run.compose.wait_healthy(apps.names(), Duration::from_secs(run.env.health_timeout_secs))?;
+    let healthy = run.compose.wait_healthy(apps.names(), Duration::from_secs(run.env.health_timeout_secs));
+    for (id, reference) in retag_after {
+        run.compose.tag_image(&id, &reference)?;
+    }
+    healthy?;
     run.app_down = false;
     Ok(())
 }
 
+fn premigrate_step(run: &mut Run) -> Result<String> {
+    let first = first_deploy(run)?;
+    if run.env.migrate != MigrateOrder::BeforeStart && !first {
+        return Ok("skipped: migrate = \"after-start\" (migrations run after the start)".to_owned());
+    }
+    let outcome = apply_migrations(run)?;
+    // The schema is the new release's now: finish the deploy (no Ctrl-C stop
+    // between here and the start), so new schema and new code go together.
+    run.committed = true;
+    run.premigrated = true;
+    let why = if first { "first deploy: empty schema, no ledger" } else { "migrate = \"before-start\"" };
+    Ok(format!("{outcome} ({why})"))
+}
+
 fn migrate_step(run: &mut Run) -> Result<String> {
+    if run.premigrated {
+        return Ok("done before the start (premigrate)".to_owned());
+    }
+    apply_migrations(run)
+}
+
+/// A first deploy: no `_prisma_migrations` table and nothing in the schema.
+fn first_deploy(run: &Run) -> Result<bool> {
+    let history = read_history(run)?;
+    Ok(!history.ledger_exists && history.schema_objects == 0)
+}
+
+fn apply_migrations(run: &mut Run) -> Result<String> {
     // The preflight refused destructive pending statements when it could read
     // the ledger; on a first deploy the database was not running then, so
     // check again now. The backup step took the pre-migration backup.
@@ -200,8 +310,28 @@ fn migrate_step(run: &mut Run) -> Result<String> {
             bail!("pending migrations are destructive, nothing was migrated (deploy with --allow-destructive if intended):\n{}", list.join("\n"));
         }
     }
+    let before: Vec<String> = read_history(run)?.rows.into_iter().map(|r| r.id).collect();
     run.migrating = true;
-    let applied = crate::migrate::deploy(run.ctx, &run.env, Default::default(), crate::migrate::Backup::AlreadyTaken)?;
+    let applied =
+        match crate::migrate::deploy(run.ctx, &run.env, Default::default(), crate::migrate::Backup::AlreadyTaken) {
+            Ok(applied) => applied,
+            Err(e) => {
+                // The ledger says what this run left behind: when every row it
+                // wrote records a rolled-back attempt, no migration of this run
+                // committed and the database is as before the deploy.
+                let unchanged = read_history(run).is_ok_and(|h| {
+                    let new: Vec<_> = h.rows.iter().filter(|r| !before.contains(&r.id)).collect();
+                    !new.is_empty() && new.iter().all(|r| r.rolled_back_at.is_some() && !r.is_applied())
+                });
+                if unchanged {
+                    run.database_unchanged = true;
+                    return Err(
+                        e.wrap_err("the migration failed and rolled back; the database is as before this deploy")
+                    );
+                }
+                return Err(e);
+            }
+        };
     let names: Vec<&str> = applied.iter().map(|a| a.name.as_str()).collect();
     Ok(if names.is_empty() { "nothing pending".to_owned() } else { format!("applied {}", names.join(", ")) })
 }
@@ -212,16 +342,21 @@ fn unlock(run: &mut Run) -> Result<String> {
     Ok("released".to_owned())
 }
 
-/// Pending migrations with their mode (for the dry run).
+/// Pending migrations with their mode (`name (tx)`), for the dry run.
 pub(crate) fn pending_migrations(run: &Run) -> Result<Vec<String>> {
+    let history = read_history(run)?;
+    let plan = migrate::plan(&history, &migrate::Options::default())?;
+    Ok(plan.pending.iter().map(|p| format!("{} ({})", p.migration.name, p.mode)).collect())
+}
+
+/// The ledger and the local migrations, read without changing anything.
+pub(crate) fn read_history(run: &Run) -> Result<migrate::History> {
     let local = migrate::load_dir(&run.env.migrations)?;
     let url = run.ctx.database_url(&run.compose).wrap_err("the database is not reachable")?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(async {
         let client = migrate::connect(&url).await?;
-        let history = migrate::read_history(&client, local).await?;
-        let plan = migrate::plan(&history, &migrate::Options::default())?;
-        Ok(plan.pending.iter().map(|p| format!("{} ({})", p.migration.name, p.mode)).collect())
+        Ok(migrate::read_history(&client, local).await?)
     })
 }
 

@@ -5,11 +5,14 @@
 //!   refusals (destructive Dockerfile, sqlite lock file) change nothing; two
 //!   deploys at once; a failing migration; a release that never gets healthy.
 //! - `compose_steps`: a new pipeline composed from existing steps runs.
+//! - `release`: only what changed restarts; one-shot services; migrations
+//!   before the start; `deploy ENV` and `run PIPELINE ENV`.
 //! - `tidy`: checks of the repository itself (doc lines, no printing in
 //!   libraries, no `down`/volume removal, every task in the README).
 
 mod compose_steps;
 mod deploy;
+mod release;
 mod tidy;
 
 use std::time::Duration;

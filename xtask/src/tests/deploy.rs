@@ -9,7 +9,7 @@ use super::{backup_files, ctx, identities, options, run_on};
 use crate::pipeline::DEPLOY;
 
 /// A copy of the demo with its migrations, deployed once and seeded.
-fn deployed(tag: &str, edit: impl FnOnce(&camino::Utf8Path)) -> Stack {
+pub(super) fn deployed(tag: &str, edit: impl FnOnce(&camino::Utf8Path)) -> Stack {
     let stack = Stack::with_demo_copy(tag, Flavor::V2, edit);
     stack.up();
     run_on(&ctx(), &stack, &DEPLOY, options()).expect("first deploy");
@@ -17,7 +17,14 @@ fn deployed(tag: &str, edit: impl FnOnce(&camino::Utf8Path)) -> Stack {
     stack
 }
 
-fn add_migration(stack: &Stack, name: &str, sql: &str) {
+/// Changes the api's image (a new release): its entrypoint gets a comment.
+pub(super) fn new_api_release(stack: &Stack, release: &str) {
+    let path = stack.env.root.join("demo/api/entrypoint.sh");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, format!("{text}# release {release}\n")).unwrap();
+}
+
+pub(super) fn add_migration(stack: &Stack, name: &str, sql: &str) {
     let dir = stack.env.migrations.join(name);
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("migration.sql"), sql).unwrap();
@@ -48,6 +55,7 @@ fn watch_stop(id: &str) -> impl FnOnce() -> f64 {
 #[test]
 fn full_deploy_keeps_the_database_and_applies_migrations() {
     let stack = deployed("full", |_| {});
+    new_api_release(&stack, "2");
     add_migration(
         &stack,
         "20260301000000_add_user_role",
