@@ -27,7 +27,7 @@ pub struct ServiceDefinition {
     /// `entrypoint`, joined with spaces.
     pub entrypoint: Option<String>,
     /// `command` as its words: the list as written, or the string split the
-    /// way compose splits it (shell-like quoting, no shell).
+    /// way compose splits it (shell-like quoting, no shell); `$$` unescaped.
     pub command_args: Option<Vec<String>>,
     /// `entrypoint` as its words, like `command_args`.
     pub entrypoint_args: Option<Vec<String>>,
@@ -37,7 +37,7 @@ pub struct ServiceDefinition {
     pub build_args: BTreeMap<String, String>,
     /// Mounts: (type, source, target); type is `volume`, `bind` or `tmpfs`.
     pub volumes: Vec<(String, String, String)>,
-    /// `environment` as resolved. May hold secrets: never print values.
+    /// `environment` as resolved, `$$` unescaped. May hold secrets: never print values.
     pub environment: BTreeMap<String, String>,
 }
 
@@ -107,10 +107,15 @@ impl StringOrList {
 
     fn words(&self) -> Vec<String> {
         match self {
-            StringOrList::One(s) => split_words(s),
-            StringOrList::Many(v) => v.clone(),
+            StringOrList::One(s) => split_words(s).iter().map(|w| unescape(w)).collect(),
+            StringOrList::Many(v) => v.iter().map(|w| unescape(w)).collect(),
         }
     }
+}
+
+/// `$$` as the container receives it: `$` (compose config keeps the escape).
+fn unescape(s: &str) -> String {
+    s.replace("$$", "$")
 }
 
 /// A command string split as compose splits it (shlex: quotes and
@@ -147,7 +152,7 @@ fn environment_map(raw: Option<RawEnvironment>) -> BTreeMap<String, String> {
             .into_iter()
             .map(|(k, v)| {
                 let v = match v {
-                    Some(serde_json::Value::String(s)) => s,
+                    Some(serde_json::Value::String(s)) => unescape(&s),
                     Some(serde_json::Value::Null) | None => String::new(),
                     Some(other) => other.to_string(),
                 };
@@ -157,7 +162,7 @@ fn environment_map(raw: Option<RawEnvironment>) -> BTreeMap<String, String> {
         Some(RawEnvironment::List(l)) => l
             .into_iter()
             .map(|kv| match kv.split_once('=') {
-                Some((k, v)) => (k.to_owned(), v.to_owned()),
+                Some((k, v)) => (k.to_owned(), unescape(v)),
                 None => (kv, String::new()),
             })
             .collect(),
@@ -232,7 +237,7 @@ impl Compose {
                     entrypoint: raw.entrypoint.as_ref().map(StringOrList::joined),
                     command_args: raw.command.as_ref().map(StringOrList::words),
                     entrypoint_args: raw.entrypoint.as_ref().map(StringOrList::words),
-                    working_dir: raw.working_dir,
+                    working_dir: raw.working_dir.as_deref().map(unescape),
                     build_args,
                     volumes,
                     environment,

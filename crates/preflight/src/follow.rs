@@ -109,6 +109,23 @@ pub(crate) fn service(def: &ServiceDefinition) -> Vec<Finding> {
     // (and then the image's CMD is dropped); compose's command replaces CMD.
     let compose_place =
         |what: &str, words: &[String]| format!("service `{}` {what}: {}", def.name, short(&words.join(" ")));
+    // The container runs ENTRYPOINT followed by CMD as one argv (exec forms):
+    // `ENTRYPOINT ["sh", "-c"]` + `CMD ["prisma ..."]`, `tini --` + CMD.
+    let exec_words = |ins: &Option<Instruction>| ins.as_ref().and_then(|i| dockerfile::exec_form(&i.args));
+    let entry_words = def.entrypoint_args.clone().or_else(|| exec_words(&entrypoint));
+    let cmd_words =
+        def.command_args.clone().or_else(|| if def.entrypoint_args.is_none() { exec_words(&cmd) } else { None });
+    if let (Some(e), Some(c)) = (&entry_words, &cmd_words) {
+        let last = e.last().map(String::as_str).unwrap_or_default();
+        let name = e.first().map(|p| p.rsplit('/').next().unwrap_or(p)).unwrap_or_default();
+        if last == "-c"
+            || last == "--"
+            || matches!(name, "tini" | "dumb-init" | "catatonit" | "gosu" | "su-exec" | "env" | "npx")
+        {
+            let all: Vec<String> = e.iter().chain(c).cloned().collect();
+            w.exec(&all, &base.hop(format!("service `{}` runs {}", def.name, short(&all.join(" ")))));
+        }
+    }
     match &def.entrypoint_args {
         Some(words) => w.exec(words, &base.hop(compose_place("entrypoint", words))),
         None => {
@@ -291,11 +308,16 @@ impl Walker {
     fn instruction(&mut self, ins: &Instruction, label: &str, frame: &Frame) {
         let hop = format!("{label}:{} {} {}", ins.line, ins.keyword, short(&ins.args));
         let frame = frame.hop(hop);
-        if let Some(words) = dockerfile::exec_form(&ins.args) {
+        let mut args = ins.args.as_str();
+        // `RUN --mount=... --network=...`: flags of RUN, not the command.
+        while ins.keyword == "RUN" && args.starts_with("--") {
+            args = args.split_once(char::is_whitespace).map_or("", |(_, rest)| rest.trim_start());
+        }
+        if let Some(words) = dockerfile::exec_form(args) {
             self.exec(&words, &frame);
             return;
         }
-        let mut script = ins.args.clone();
+        let mut script = args.to_owned();
         if script.trim_start().starts_with("<<") && ins.heredocs.len() == 1 {
             // `RUN <<EOF`: the here-document is the script.
             script = ins.heredocs[0].1.clone();
@@ -312,9 +334,17 @@ impl Walker {
     /// Runs a shell script; `label(line)` names each command's place ("" for
     /// none beyond the frame's last hop).
     fn script(&mut self, text: &str, label: &dyn Fn(usize) -> String, frame: &Frame) {
+        let mut cwd = frame.cwd.clone();
         for c in shell::commands(text, &frame.env) {
+            if matches!(c.words.first().map(String::as_str), Some("cd" | "pushd")) {
+                if let Some(dir) = c.words.get(1).filter(|d| !d.starts_with('-')) {
+                    cwd = normalize(&join(&cwd, dir));
+                }
+                continue;
+            }
             let place = label(c.line);
-            let f = if place.is_empty() { frame.clone() } else { frame.hop(place) };
+            let mut f = if place.is_empty() { frame.clone() } else { frame.hop(place) };
+            f.cwd = cwd.clone();
             self.command(&c.words, c.stdin.as_ref(), &f);
         }
     }
@@ -406,6 +436,22 @@ impl Walker {
                     None => match stdin {
                         Some(Stdin::Text(t)) => self.script(t, &|_| String::new(), &frame.hop(format!("{name} <<"))),
                         Some(Stdin::File(p)) => self.path(p, frame, true),
+                        Some(Stdin::Piped(prev))
+                            if matches!(prev.words.first().map(String::as_str), Some("echo" | "printf")) =>
+                        {
+                            let text = prev.words[1..]
+                                .iter()
+                                .filter(|w| !w.starts_with('-'))
+                                .cloned()
+                                .collect::<Vec<_>>()
+                                .join(" ");
+                            self.script(&text.replace("\\n", "\n"), &|_| String::new(), &frame.hop(format!("| {name}")))
+                        }
+                        Some(Stdin::Piped(prev)) if prev.words.first().is_some_and(|w| w == "cat") => {
+                            for p in prev.words[1..].iter().filter(|w| !w.starts_with('-')) {
+                                self.path(p, frame, true);
+                            }
+                        }
                         _ => {}
                     },
                 }
@@ -442,6 +488,19 @@ impl Walker {
                 }
                 if name == "deno" && rest.first().is_some_and(|a| a == "run") {
                     rest.remove(0);
+                }
+                if let Some(at) = args.iter().position(|a| a == "-m") {
+                    // `python -m prisma db push ...`: the module's command.
+                    return self.command(&args[at + 1..], stdin, frame);
+                }
+                if let Some(file) = rest.first().filter(|f| f.contains("node_modules/")) {
+                    // A package's own entry point (`node node_modules/prisma/build/index.js`):
+                    // judged as that package's command, not read as text.
+                    let package = file.split("node_modules/").last().unwrap_or_default();
+                    let package = package.split('/').find(|p| *p != ".bin" && !p.starts_with('@')).unwrap_or_default();
+                    let mut argv = vec![package.to_owned()];
+                    argv.extend(rest[1..].iter().cloned());
+                    return self.command(&argv, stdin, frame);
                 }
                 if let Some(file) = rest.first() {
                     self.path(file, frame, false);
@@ -610,7 +669,9 @@ impl Walker {
         };
         let Some(host) = candidates.iter().find_map(|c| self.resolve(c, &f.cwd)) else { return };
         let Ok(text) = std::fs::read_to_string(&host) else { return };
-        let parsed = crate::makefile::parse(&text, &f.env);
+        let mut vars = f.env.clone();
+        vars.entry("MAKE".to_owned()).or_insert_with(|| "make".to_owned());
+        let parsed = crate::makefile::parse(&text, &vars);
         if targets.is_empty() {
             targets.extend(parsed.default.clone());
         }
@@ -693,8 +754,12 @@ impl Walker {
         self.script(&text, &move |line| format!("{shown}:{line}"), &f);
     }
 
-    /// Program text (JavaScript, Python...): lines that spell a destructive command.
+    /// Program text (JavaScript, Python...): lines that spell a destructive
+    /// command. A bundle larger than 1 MiB is not read (minified code).
     fn text(&mut self, text: &str, shown: &str, frame: &Frame) {
+        if text.len() > 1 << 20 {
+            return;
+        }
         for (i, line) in text.lines().enumerate() {
             if let Some(what) = rules::text_mentions(line) {
                 self.refuse(
@@ -767,7 +832,7 @@ impl Walker {
             self.refuse(
                 &f,
                 Refusal {
-                    why: format!("{tool} runs SQL at start-up that drops schema objects or data: {what}"),
+                    why: format!("{tool} runs SQL at start-up: {what}"),
                     fix: "remove it from the start-up; put schema changes in a migration, which drydock lints and applies after a verified backup"
                         .to_owned(),
                 },

@@ -72,6 +72,11 @@ fn refuse(why: impl Into<String>, fix: &str) -> Verdict {
 pub fn classify(argv: &[String]) -> Verdict {
     let Some(program) = argv.first() else { return Verdict::Safe };
     let name = program.rsplit('/').next().unwrap_or(program).to_ascii_lowercase();
+    // `npx prisma@5.2 ...`: the package at a version.
+    let name = match name.find('@') {
+        Some(at) if at > 0 => name[..at].to_owned(),
+        _ => name,
+    };
     let args = &argv[1..];
     let has = |flag: &str| args.iter().any(|a| a == flag || a.starts_with(&format!("{flag}=")));
     match name.as_str() {
@@ -123,6 +128,34 @@ pub fn classify(argv: &[String]) -> Verdict {
             }
         }
         "docker" | "docker-compose" => docker(&name, args),
+        "alembic" => subcommand(args, &["downgrade"], "alembic"),
+        "flyway" => subcommand(args, &["clean", "undo"], "flyway"),
+        "liquibase" => subcommand(
+            args,
+            &["dropAll", "drop-all", "rollback", "rollbackCount", "rollback-count", "rollbackToDate"],
+            "liquibase",
+        ),
+        "dbmate" => subcommand(args, &["drop", "rollback", "down"], "dbmate"),
+        "goose" => subcommand(args, &["down", "down-to", "reset", "redo"], "goose"),
+        "migrate" => subcommand(args, &["drop", "down"], "migrate"),
+        "sqlx" | "diesel" | "sea-orm-cli" => {
+            let pairs = [
+                ("database", "drop"),
+                ("database", "reset"),
+                ("migrate", "revert"),
+                ("migrate", "reset"),
+                ("migrate", "down"),
+                ("migrate", "fresh"),
+                ("migrate", "refresh"),
+                ("migration", "revert"),
+                ("migration", "redo"),
+            ];
+            let words: Vec<&str> = args.iter().map(String::as_str).filter(|a| !a.starts_with('-')).collect();
+            match words.windows(2).find(|w| pairs.contains(&(w[0], w[1]))) {
+                Some(w) => refuse(format!("`{name} {} {}` drops schema objects or data", w[0], w[1]), MIGRATE_FIX),
+                None => Verdict::Safe,
+            }
+        }
         _ => Verdict::Safe,
     }
 }
@@ -315,6 +348,11 @@ pub fn destructive_sql(sql: &str) -> Option<(usize, String)> {
     };
     for st in &statements {
         let line = sqllex::line_of(sql, st.offset());
+        if let Some(meta) = st.tokens.iter().find(|t| t.text == "\\") {
+            // `\i file`, `\! cmd`, `\copy`: psql acts on them; the preflight does not follow them.
+            let what = "a psql meta-command (`\\...`), which the preflight cannot check".to_owned();
+            return Some((sqllex::line_of(sql, meta.offset), what));
+        }
         let first = st.get(0).map(|t| t.text.to_ascii_uppercase()).unwrap_or_default();
         let what = match first.as_str() {
             "DROP" => Some(format!(

@@ -158,6 +158,28 @@ impl Lexer {
                     let inner = self.until_backquote();
                     self.substitute(&inner);
                 }
+                '$' if self.peek(1) == Some('\'') => {
+                    // bash's $'...': a single-quoted string with backslash escapes.
+                    self.pos += 2;
+                    let word = cmd.word.get_or_insert_with(String::new);
+                    while let Some(c) = self.peek(0) {
+                        self.pos += 1;
+                        match c {
+                            '\'' => break,
+                            '\\' => {
+                                if let Some(n) = self.peek(0) {
+                                    self.pos += 1;
+                                    word.push(match n {
+                                        'n' => '\n',
+                                        't' => '\t',
+                                        other => other,
+                                    });
+                                }
+                            }
+                            c => word.push(c),
+                        }
+                    }
+                }
                 '$' => {
                     let value = self.dollar();
                     if let Some(value) = value {

@@ -87,6 +87,9 @@ const DF_NPM_START: &str = "FROM node:20\nWORKDIR /app\nCOPY . .\nRUN npm run bu
 /// (name, files, service, chain parts in order, words of the reason)
 type Case = (&'static str, Vec<(&'static str, &'static str)>, Svc, &'static [&'static str], &'static str);
 
+/// (name, files, service) that must pass.
+type Trap = (&'static str, Vec<(&'static str, &'static str)>, Svc);
+
 fn refused_cases() -> Vec<Case> {
     let build = Svc::default();
     vec![
@@ -296,6 +299,61 @@ fn refused_cases() -> Vec<Case> {
             &["CMD sh a.sh", "a.sh:1", "b.sh:2"],
             "down -v",
         ),
+        (
+            "ENTRYPOINT [\"sh\", \"-c\"] runs CMD's string",
+            vec![("Dockerfile", "FROM x\nENTRYPOINT [\"/bin/sh\", \"-c\"]\nCMD [\"prisma db push --accept-data-loss && node .\"]\n")],
+            build.clone(),
+            &["service `api` runs /bin/sh -c prisma db push"],
+            "--accept-data-loss",
+        ),
+        (
+            "RUN flags are not the command",
+            vec![("Dockerfile", "FROM x\nRUN --mount=type=cache,target=/root/.npm --network=host npx prisma@5.2 migrate reset -f\n")],
+            build.clone(),
+            &["Dockerfile:2 RUN --mount"],
+            "migrate reset",
+        ),
+        (
+            "cd before a relative script",
+            vec![
+                ("Dockerfile", "FROM x\nCOPY ops /opt/ops\nCMD cd /opt/ops && sh ./boot.sh\n"),
+                ("ops/boot.sh", "python -m alembic downgrade base\n"),
+            ],
+            build.clone(),
+            &["Dockerfile:3 CMD cd /opt/ops", "ops/boot.sh:1"],
+            "alembic downgrade",
+        ),
+        (
+            "echo piped into sh, a variable holding the program, bash's $'...'",
+            vec![("Dockerfile", "FROM x\nCMD P=prisma; echo \"$P migrate reset --force\" | sh; $'dropdb' app\n")],
+            build.clone(),
+            &["Dockerfile:2 CMD", "| sh"],
+            "migrate reset",
+        ),
+        (
+            "psql -c with a meta-command",
+            vec![("Dockerfile", "FROM x\nCMD psql -c '\\i /app/reset.sql' && node .\n")],
+            build.clone(),
+            &["Dockerfile:2 CMD"],
+            "meta-command",
+        ),
+        (
+            "$(MAKE) recursion and a for loop",
+            vec![
+                ("Dockerfile", "FROM x\nWORKDIR /app\nCOPY . .\nRUN make\n"),
+                ("Makefile", "all:\n\t$(MAKE) clean\nclean:\n\tfor db in a b; do dropdb $$db; done\n"),
+            ],
+            build.clone(),
+            &["Dockerfile:4 RUN make", "Makefile:1 all", "Makefile:3 clean", "Makefile:4"],
+            "dropdb",
+        ),
+        (
+            "a package's entry point run by node",
+            vec![("Dockerfile", "FROM x\nCMD [\"node\", \"node_modules/prisma/build/index.js\", \"db\", \"push\", \"--accept-data-loss\"]\n")],
+            build.clone(),
+            &["Dockerfile:2 CMD"],
+            "--accept-data-loss",
+        ),
     ]
 }
 
@@ -327,7 +385,7 @@ fn refused() {
 #[test]
 fn passes() {
     let build = Svc::default();
-    let cases: Vec<(&str, Vec<(&str, &str)>, Svc)> = vec![
+    let cases: Vec<Trap> = vec![
         (
             "echo of the words",
             vec![("Dockerfile", "FROM x\nCMD echo \"never run prisma db push --accept-data-loss\" && node .\n")],
@@ -396,6 +454,23 @@ fn passes() {
             vec![
                 ("Dockerfile", "FROM x\nWORKDIR /app\nCOPY . .\nCMD make serve\n"),
                 ("Makefile", "serve:\n\tnode .\nreset:\n\tnpx prisma migrate reset\n"),
+            ],
+            build.clone(),
+        ),
+        (
+            "a package's entry point that generates",
+            vec![("Dockerfile", "FROM x\nCMD node node_modules/prisma/build/index.js generate && node .\n")],
+            build.clone(),
+        ),
+        (
+            "cd into a folder whose script is safe",
+            vec![
+                (
+                    "Dockerfile",
+                    "FROM x\nCOPY ops /opt/ops\nCOPY bad.sh /opt/boot.sh\nCMD cd /opt/ops && sh ./boot.sh\n",
+                ),
+                ("ops/boot.sh", "node .\n"),
+                ("bad.sh", "dropdb app\n"),
             ],
             build.clone(),
         ),
