@@ -258,6 +258,8 @@ mod tests {
             vec!["sh", "-c", "npx prisma db push $F", "a b"]
         );
         assert_eq!(split_words(r#"a\ b "" c"#), vec!["a b", "", "c"]);
+        let one = StringOrList::One(r#"sh -c "prisma db push $$F""#.to_owned());
+        assert_eq!(one.words(), vec!["sh", "-c", "prisma db push $F"], "compose's `$$` reaches the container as `$`");
     }
 
     #[test]

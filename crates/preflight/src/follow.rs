@@ -994,3 +994,44 @@ fn short(text: &str) -> String {
         one
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every reader survives any text: the workspace's own files and
+    /// generated strings made of the characters that steer sh, Docker and make.
+    #[test]
+    fn readers_never_panic() {
+        let mut texts: Vec<String> = Vec::new();
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        let alphabet: Vec<char> = "ab $'\"\\`(){}|&;<>#=-\n\t:@*?%é[]".chars().collect();
+        for _ in 0..3000 {
+            let len = (seed % 60) as usize;
+            let mut s = String::new();
+            for _ in 0..len {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                s.push(alphabet[(seed % alphabet.len() as u64) as usize]);
+            }
+            texts.push(s);
+        }
+        let root = Utf8Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        for dir in ["demo", "crates/preflight/src", "migrations"] {
+            for file in sorted_files(&root.join(dir)) {
+                texts.extend(std::fs::read_to_string(file).ok());
+            }
+        }
+        for text in &texts {
+            let _ = shell::commands(text, &Env::new());
+            let _ = dockerfile::parse(text);
+            let _ = crate::makefile::parse(text, &BTreeMap::new());
+            let _ = rules::destructive_sql(text);
+            let _ = super::text("t", text);
+            let _ = dockerfile::key_values(text, true);
+            let words: Vec<String> = text.split_whitespace().map(str::to_owned).collect();
+            let _ = rules::classify(&words);
+        }
+    }
+}
