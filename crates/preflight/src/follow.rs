@@ -53,11 +53,12 @@ struct Walker {
     mounts: Vec<Mount>,
     roots: Vec<Utf8PathBuf>,
     work: usize,
+    gave_up: bool,
 }
 
 /// Every finding for one service.
 pub(crate) fn service(def: &ServiceDefinition) -> Vec<Finding> {
-    let mut w = Walker { findings: Vec::new(), mounts: Vec::new(), roots: Vec::new(), work: 0 };
+    let mut w = Walker { findings: Vec::new(), mounts: Vec::new(), roots: Vec::new(), work: 0, gave_up: false };
     let mut runtime_env = Env::new();
     let mut workdir = "/".to_owned();
     // (instruction, exec-form words or shell text)
@@ -183,7 +184,7 @@ pub(crate) fn service(def: &ServiceDefinition) -> Vec<Finding> {
 
 /// The findings for a shell text on its own (no files to follow): `place:line`.
 pub(crate) fn text(place: &str, text: &str) -> Vec<Finding> {
-    let mut w = Walker { findings: Vec::new(), mounts: Vec::new(), roots: Vec::new(), work: 0 };
+    let mut w = Walker { findings: Vec::new(), mounts: Vec::new(), roots: Vec::new(), work: 0, gave_up: false };
     let frame = Frame { chain: Vec::new(), env: Env::new(), cwd: "/".into(), visited: Vec::new() };
     w.script(text, &|line| format!("{place}:{line}"), &frame);
     w.findings
@@ -364,6 +365,20 @@ impl Walker {
             return;
         }
         if self.work > MAX_COMMANDS || frame.chain.len() > MAX_DEPTH {
+            // Fail closed: what is not followed is not admitted.
+            if !self.gave_up {
+                self.gave_up = true;
+                self.refuse(
+                    frame,
+                    Refusal {
+                        why: format!(
+                            "the start-up goes deeper than {MAX_DEPTH} hops or runs more than {MAX_COMMANDS} commands, \
+                             so the preflight stopped following it"
+                        ),
+                        fix: "simplify what the service runs at start-up".to_owned(),
+                    },
+                );
+            }
             return;
         }
         let name = words[0].rsplit('/').next().unwrap_or(&words[0]).to_owned();
@@ -600,7 +615,7 @@ impl Walker {
         else {
             return false;
         };
-        let Ok(text) = std::fs::read_to_string(&pkg) else { return false };
+        let Some(text) = read(&pkg) else { return false };
         let scripts: BTreeMap<String, String> = serde_json::from_str::<serde_json::Value>(&text)
             .ok()
             .and_then(|v| v.get("scripts").cloned())
@@ -668,7 +683,7 @@ impl Walker {
             None => vec!["GNUmakefile".into(), "makefile".into(), "Makefile".into()],
         };
         let Some(host) = candidates.iter().find_map(|c| self.resolve(c, &f.cwd)) else { return };
-        let Ok(text) = std::fs::read_to_string(&host) else { return };
+        let Some(text) = read(&host) else { return };
         let mut vars = f.env.clone();
         vars.entry("MAKE".to_owned()).or_insert_with(|| "make".to_owned());
         let parsed = crate::makefile::parse(&text, &vars);
@@ -723,7 +738,7 @@ impl Walker {
 
     /// Follows a file by what it is: SQL, shell, or another program's text.
     fn file(&mut self, host: &Utf8Path, frame: &Frame) {
-        let Ok(text) = std::fs::read_to_string(host) else { return };
+        let Some(text) = read(host) else { return };
         let first = text.lines().next().unwrap_or_default();
         let ext = host.extension().unwrap_or_default();
         if ext == "sql" {
@@ -744,10 +759,7 @@ impl Walker {
         if frame.visited.contains(&key) {
             return;
         }
-        let Ok(text) = std::fs::read_to_string(host) else { return };
-        if text.contains('\0') {
-            return;
-        }
+        let Some(text) = read(host) else { return };
         let mut f = frame.clone();
         f.visited.push(key);
         let shown = self.show(host);
@@ -816,7 +828,7 @@ impl Walker {
     }
 
     fn sql_file(&mut self, path: &str, tool: &'static str, must_read: bool, frame: &Frame) {
-        match self.resolve(path, &frame.cwd).and_then(|h| std::fs::read_to_string(&h).ok().map(|t| (h, t))) {
+        match self.resolve(path, &frame.cwd).and_then(|h| read(&h).map(|t| (h, t))) {
             Some((host, text)) => {
                 let shown = self.show(&host);
                 self.sql_text(&text, tool, &shown, must_read, frame);
@@ -898,6 +910,16 @@ fn display(host: &Utf8Path, roots: &[Utf8PathBuf]) -> String {
         }
     }
     host.to_string()
+}
+
+/// A text file as sh would read it: invalid UTF-8 replaced, NUL bytes
+/// dropped (sh ignores them); None for a missing file or an ELF binary.
+fn read(path: &Utf8Path) -> Option<String> {
+    let bytes = std::fs::read(path).ok()?;
+    if bytes.starts_with(b"\x7fELF") {
+        return None;
+    }
+    Some(String::from_utf8_lossy(&bytes).replace('\0', ""))
 }
 
 fn is_shell_shebang(line: &str) -> bool {

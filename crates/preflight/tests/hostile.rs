@@ -354,7 +354,39 @@ fn refused_cases() -> Vec<Case> {
             &["Dockerfile:2 CMD"],
             "--accept-data-loss",
         ),
+        (
+            "a script with bytes that are not UTF-8",
+            vec![("Dockerfile", "FROM x\nCOPY boot.sh /boot.sh\nCMD [\"sh\", \"/boot.sh\"]\n"), ("boot.sh", "# caf\u{e9}\u{0}\ndropdb app\n")],
+            build.clone(),
+            &["CMD [\"sh\", \"/boot.sh\"]", "boot.sh:2"],
+            "dropdb",
+        ),
+        (
+            "an entrypoint folder bind-mounted into an image-only service",
+            vec![("init/01.sh", "#!/bin/sh\nnpx prisma migrate reset --force\n")],
+            Svc { image_only: true, binds: &[("init", "/docker-entrypoint.d")], ..Default::default() },
+            &["service `api` volume", "init:/docker-entrypoint.d → 01.sh:2"],
+            "migrate reset",
+        ),
+        (
+            "a chain too deep to follow is refused, not admitted",
+            deep_chain(),
+            build.clone(),
+            &["Dockerfile:2 CMD"],
+            "stopped following",
+        ),
     ]
+}
+
+/// s0.sh runs s1.sh ... runs s29.sh.
+fn deep_chain() -> Vec<(&'static str, &'static str)> {
+    let mut files = vec![("Dockerfile", "FROM x\nCMD sh s0.sh\n")];
+    for i in 0..30 {
+        let name: &'static str = Box::leak(format!("s{i}.sh").into_boxed_str());
+        let body: &'static str = Box::leak(format!("sh s{}.sh\n", i + 1).into_boxed_str());
+        files.push((name, body));
+    }
+    files
 }
 
 #[test]
