@@ -57,7 +57,7 @@ struct Walker {
 }
 
 /// Every finding for one service.
-pub(crate) fn service(def: &ServiceDefinition) -> Vec<Finding> {
+pub(crate) fn service(def: &ServiceDefinition, compose_files: &[Utf8PathBuf]) -> Vec<Finding> {
     let mut w = Walker { findings: Vec::new(), mounts: Vec::new(), roots: Vec::new(), work: 0, gave_up: false };
     let mut runtime_env = Env::new();
     let mut workdir = "/".to_owned();
@@ -108,8 +108,10 @@ pub(crate) fn service(def: &ServiceDefinition) -> Vec<Finding> {
 
     // What the container runs: compose's entrypoint replaces the image's
     // (and then the image's CMD is dropped); compose's command replaces CMD.
-    let compose_place =
-        |what: &str, words: &[String]| format!("service `{}` {what}: {}", def.name, short(&words.join(" ")));
+    let compose_place = |what: &str, words: &[String]| {
+        let at = compose_line(compose_files, &def.name, what).map(|l| format!("{l} ")).unwrap_or_default();
+        format!("{at}service `{}` {what}: {}", def.name, short(&words.join(" ")))
+    };
     // The container runs ENTRYPOINT followed by CMD as one argv (exec forms):
     // `ENTRYPOINT ["sh", "-c"]` + `CMD ["prisma ..."]`, `tini --` + CMD.
     let exec_words = |ins: &Option<Instruction>| ins.as_ref().and_then(|i| dockerfile::exec_form(&i.args));
@@ -910,6 +912,37 @@ fn display(host: &Utf8Path, roots: &[Utf8PathBuf]) -> String {
         }
     }
     host.to_string()
+}
+
+/// `file:line` of `key:` in service `service` of the compose files (the last
+/// file that sets it wins, as compose merges them), found textually.
+fn compose_line(files: &[Utf8PathBuf], service: &str, key: &str) -> Option<String> {
+    let mut found = None;
+    for file in files {
+        let Ok(text) = std::fs::read_to_string(file) else { continue };
+        let indent = |l: &str| l.len() - l.trim_start().len();
+        let mut within: Option<usize> = None;
+        for (i, line) in text.lines().enumerate() {
+            let code = line.trim();
+            if code.is_empty() || code.starts_with('#') {
+                continue;
+            }
+            if let Some(at) = within {
+                if indent(line) <= at {
+                    within = None;
+                } else if code.starts_with(&format!("{key}:")) {
+                    found = Some(format!("{}:{}", display(file, &[]), i + 1));
+                    within = None;
+                    continue;
+                }
+            }
+            let name = code.trim_end_matches(':').trim_matches(['"', '\'']);
+            if code.ends_with(':') && name == service && indent(line) > 0 {
+                within = Some(indent(line));
+            }
+        }
+    }
+    found
 }
 
 /// A text file as sh would read it: invalid UTF-8 replaced, NUL bytes

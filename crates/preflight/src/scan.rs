@@ -40,10 +40,10 @@ pub fn destructive_command(line: &str) -> Option<Refusal> {
 /// there package.json scripts, shell scripts, Makefile targets, entrypoint
 /// folders and bind-mounted code. A finding's `place` is the chain, hops
 /// joined by ` → ` (`Dockerfile:12 CMD npm start → package.json:5 "start" →
-/// scripts/boot.sh:3`).
+/// scripts/boot.sh:3`); `compose_files` name the line of a `command:` or
+/// `entrypoint:`.
 pub fn scan_services(services: &[ServiceDefinition], compose_files: &[Utf8PathBuf]) -> Vec<Finding> {
-    let _ = compose_files;
-    let mut findings: Vec<Finding> = services.iter().flat_map(crate::follow::service).collect();
+    let mut findings: Vec<Finding> = services.iter().flat_map(|s| crate::follow::service(s, compose_files)).collect();
     findings.sort_by(|a, b| a.place.cmp(&b.place));
     findings.dedup();
     findings

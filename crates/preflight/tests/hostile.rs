@@ -5,6 +5,7 @@
 //!
 //! - `refused`: the table of destructive projects.
 //! - `passes`: the table of false-positive traps.
+//! - `a_compose_command_is_named_by_its_line`: compose file:line in the chain.
 //! - `through_real_compose`: a copy of the demo edited to hide the seed
 //!   lesson, read through `compose config` (v2's JSON and v1's YAML).
 
@@ -565,4 +566,18 @@ fn through_real_compose() {
             "{flavor:?}: {found:#?}"
         );
     }
+}
+
+#[test]
+fn a_compose_command_is_named_by_its_line() {
+    let compose = "services:\n  web:\n    command: node .\n  api:\n    image: x\n    # comment\n    command: [\"npx\", \"prisma\", \"migrate\", \"reset\"]\n";
+    let project = Project::new(&[("Dockerfile", "FROM x\n"), ("docker-compose.yml", compose)]);
+    let svc = Svc { command: Some(&["npx", "prisma", "migrate", "reset"]), ..Default::default() };
+    let found =
+        preflight::scan_services(&[definition(&project.root, &svc)], &[project.root.join("docker-compose.yml")]);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert!(
+        found[0].place.contains("docker-compose.yml:7 service `api` command: npx prisma migrate reset"),
+        "{found:#?}"
+    );
 }
