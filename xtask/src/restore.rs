@@ -9,8 +9,12 @@ use backup::Sidecar;
 use camino::{Utf8Path, Utf8PathBuf};
 use eyre::{bail, eyre, Context, Result};
 
+use config::Environment;
+
 use crate::backup::{env_for_file, pg_client, take_verified};
+use crate::exit;
 use crate::interrupt::Interruptible;
+use crate::journal::{self, Entry, StepRecord};
 use crate::ui::{human_bytes, human_duration};
 use crate::Ctx;
 
@@ -36,18 +40,61 @@ pub(crate) fn rollback_hint(path: &Utf8Path, env: &str) -> String {
 }
 
 pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
+    let start = Instant::now();
+    let mut journal = Journal::default();
+    let result = restore(ctx, args, &mut journal);
+    // The riskiest command leaves its line in the journal whatever happened,
+    // once the environment (and so its backups folder) is known.
+    if let Some(env) = &journal.env {
+        let error = result.as_ref().err().map(|e| compose::redact_url(&format!("{e:#}")));
+        let entry = Entry {
+            time: time::OffsetDateTime::now_utc()
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
+            user: deploylock::current_user(),
+            commit: None,
+            environment: env.name.clone(),
+            pipeline: "restore".to_owned(),
+            ok: error.is_none(),
+            seconds: start.elapsed().as_secs_f64(),
+            steps: journal.steps.clone(),
+            backup: journal.safety.as_ref().map(|p| p.to_string()),
+            error,
+        };
+        if let Err(e) = journal::append(&env.backups, &entry) {
+            ctx.ui.warn(format!("cannot write the journal line of this restore: {e:#}"));
+        }
+    }
+    result
+}
+
+/// What the journal line of a restore records.
+#[derive(Default)]
+struct Journal {
+    env: Option<Environment>,
+    safety: Option<Utf8PathBuf>,
+    steps: Vec<StepRecord>,
+}
+
+impl Journal {
+    fn step(&mut self, name: &str, since: Instant, result: &str, outcome: &str) {
+        self.steps.push(StepRecord::new(name, since.elapsed(), result, outcome));
+    }
+}
+
+fn restore(ctx: &Ctx, args: Args, journal: &mut Journal) -> Result<()> {
     let ui = ctx.ui;
     let start = Instant::now();
 
-    // STEP 1: verify the file before touching anything.
-    let verified = backup::verify(&args.file)?;
+    // STEP 1: verify and read the whole file before touching anything.
+    let verified = backup::verify(&args.file).map_err(|e| exit::refused(e.into()))?;
     if verified.sidecar == Sidecar::Missing {
         ui.warn(format!(
             "{} has no .sha256 sidecar (not made by drydock?): accepted on its completeness trailer alone",
             verified.path
         ));
     }
-    let env_name = env_for_file(&args.file, args.env.as_deref())?;
+    let env_name = env_for_file(&args.file, args.env.as_deref()).map_err(exit::refused)?;
     if let Some((from, _)) = args.file.file_name().and_then(backup::parse_name) {
         if from != env_name {
             ui.warn(ui.bold(&format!(
@@ -56,10 +103,20 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
             )));
         }
     }
-    let env = ctx.env(&env_name)?;
+    let env = ctx.env(&env_name).map_err(exit::refused)?;
+    journal.env = Some(env.clone());
     let compose = ctx.compose(&env)?;
     let client = pg_client(ctx, &env, &compose)?;
-    let checked = restore::check(&client, &verified)?;
+    let t = Instant::now();
+    let checked = match restore::check(&client, &verified) {
+        Ok(checked) => checked,
+        Err(e) => {
+            let refused = e.outcome() == restore::Outcome::Refused;
+            journal.step("check", t, if refused { "refused" } else { "failed" }, &e.to_string());
+            return Err(if refused { exit::refused(eyre!(e)) } else { eyre!(e) });
+        }
+    };
+    journal.step("check", t, "ok", &format!("{} COPY blocks, every statement one pg_dump writes", checked.copy_blocks));
     if checked.large_object_blocks > 0 {
         ui.line(format!(
             "{} large-object transactions of pg_dump are folded into the restore's single transaction",
@@ -76,7 +133,7 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
     ));
 
     // STEP 2: the operator confirms.
-    confirm(ctx, &env.name, args.yes)?;
+    confirm(ctx, &env.name, args.yes).map_err(exit::refused)?;
 
     // STEP 3: no deploy meanwhile; the way back, a verified backup of the current database.
     let guard = Interruptible::enter()?;
@@ -87,16 +144,27 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
         &format!("cargo xtask restore {}", verified.path),
         Duration::from_secs(args.lock_wait),
     )
-    .map_err(|e| eyre!("{e}"))
+    .map_err(|e| exit::refused(eyre!("{e}")))
     .wrap_err("refusing to restore while the deploy lock is held; nothing was changed")?;
     if let Some(stale) = &lock.stale {
         ui.warn(format!("replaced the lock file of a run that ended without releasing it: {stale}"));
     }
-    let safety = take_verified(ctx, &env).wrap_err("the safety backup failed; nothing was changed")?;
-    ui.line(format!("way back: {}", rollback_hint(&safety, &env.name)));
+    let t = Instant::now();
+    let safety = match take_verified(ctx, &env) {
+        Ok(safety) => safety,
+        Err(e) => {
+            journal.step("safety backup", t, "failed", &format!("{e:#}"));
+            return Err(e.wrap_err("the safety backup failed; nothing was changed"));
+        }
+    };
+    journal.step("safety backup", t, "ok", safety.as_str());
+    journal.safety = Some(safety.clone());
+    let way_back = rollback_hint(&safety, &env.name);
+    ui.line(format!("way back: {way_back}"));
 
     // STEP 4: stop the app, replay, start the app again whatever happened.
     let health = Duration::from_secs(env.health_timeout_secs);
+    let t = Instant::now();
     let outage = restore::with_app_stopped(&compose, health, || {
         ui.line(format!("stopped {}; replaying in one transaction", env.app_services.names().join(", ")));
         let bar = ui.bytes_bar(Some(verified.size), "restoring");
@@ -112,10 +180,22 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let replayed = match outage.work {
         Ok(replayed) => replayed,
         Err(e) => {
-            return Err(eyre!("{e}\n{app_state}; the safety backup is {safety}"))
-                .wrap_err("restore failed, the database is unchanged");
+            // Only what the server confirmed is said (crates/restore decides which it is).
+            let (result, mark): (&str, fn(eyre::Report) -> eyre::Report) = match e.outcome() {
+                restore::Outcome::Refused => ("refused", exit::refused),
+                restore::Outcome::Unchanged | restore::Outcome::RolledBack => ("rolled back", exit::failed),
+                restore::Outcome::Unknown => ("outcome unknown", exit::unknown),
+            };
+            journal.step("replay", t, result, &e.to_string());
+            let next = if e.outcome() == restore::Outcome::Unknown {
+                format!("to be sure, restore the safety backup: {way_back}")
+            } else {
+                format!("the safety backup is {safety}")
+            };
+            return Err(mark(eyre!("{e}\n{app_state}; {next}")));
         }
     };
+    journal.step("replay", t, "ok", &format!("restored from {}", verified.path));
     if outage.restart.is_err() {
         bail!("the database was restored from {}, but {app_state}", verified.path);
     }

@@ -44,6 +44,9 @@ pub(crate) enum Skipped {
     LargeObjectsEnd,
     /// A `--clean` statement: the preamble already emptied the database.
     Clean,
+    /// `SET client_encoding`: the session is UTF8 (the text sent is UTF-8; an
+    /// `SQL_ASCII` dump's bytes are stored as they are either way).
+    Encoding,
 }
 
 /// Settings pg_dump writes, with the only values it writes (`None`: any one value).
@@ -52,7 +55,7 @@ const SETTINGS: [(&str, Option<&[&str]>); 15] = [
     ("lock_timeout", Some(&["0"])),
     ("idle_in_transaction_session_timeout", Some(&["0"])),
     ("transaction_timeout", Some(&["0"])),
-    ("client_encoding", Some(&["UTF8", "UTF-8"])),
+    ("client_encoding", Some(&["UTF8", "UTF-8", "SQL_ASCII"])),
     ("standard_conforming_strings", Some(&["on"])),
     ("check_function_bodies", Some(&["false"])),
     ("xmloption", Some(&["content"])),
@@ -179,14 +182,18 @@ fn set(s: &Statement<'_>) -> Result<Action, String> {
     let Some(allowed) = allowed else { return Ok(Action::Run) };
     let value = unquote(&t[3]);
     if t.len() == 4 && allowed.iter().any(|a| a.eq_ignore_ascii_case(&value)) {
-        return Ok(Action::Run);
+        return Ok(if name == "client_encoding" { Action::Skip(Skipped::Encoding) } else { Action::Run });
     }
     let written: Vec<&str> = t[3..].iter().map(|t| t.text).collect();
     Err(format!(
         "sets `{name}` to `{}`; pg_dump writes only {}{}",
         written.join(" "),
         allowed.join(" or "),
-        if name == "standard_conforming_strings" { " (strings would be read differently)" } else { "" }
+        match name.as_str() {
+            "standard_conforming_strings" => " (strings would be read differently)",
+            "client_encoding" => " (dump the database again with `pg_dump --encoding=UTF8`)",
+            _ => "",
+        }
     ))
 }
 

@@ -451,7 +451,7 @@ impl<R: BufRead> Reader<R> {
                 match skipped {
                     admit::Skipped::LargeObjectsEnd => self.counts.large_object_blocks += 1,
                     admit::Skipped::Clean => self.counts.clean_statements += 1,
-                    admit::Skipped::LargeObjectsBegin => {}
+                    admit::Skipped::LargeObjectsBegin | admit::Skipped::Encoding => {}
                 }
                 Ok(None)
             }

@@ -258,6 +258,7 @@ async fn steps(
         }
         on_progress(reader.bytes());
     }
+    on_progress(reader.bytes());
     let complete = format!("SET drydock.restore_complete = 'on'; {COMPLETION_CHECK}");
     guarded(db, cancel, db.batch_execute(&complete)).await.map_err(|e| stop(cancel, None, e))?;
     Ok(())

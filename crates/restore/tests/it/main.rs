@@ -4,6 +4,10 @@
 //! - `replay`: round trip after changes, a hand-made pg_dump without
 //!   `--clean`, a file name with spaces and quotes, the restore test into a
 //!   scratch database.
+//! - `hostile`: backups built to escape the transaction or run a program,
+//!   class by class (transaction control, meta-commands, COPY forms,
+//!   settings, code, drops): refused before anything changes, nothing ran in
+//!   the container; a connection killed mid-replay is a confirmed rollback.
 //! - `refusals`: truncated file, corrupted sidecar, random text, missing path,
 //!   directory: refused, database unchanged.
 //! - `rollback`: an error in the middle of a dump and an interrupted stream
@@ -12,6 +16,7 @@
 //!   `BEGIN;`/`COMMIT;` around large objects, `\connect`, a straggler
 //!   session's lock; a dump without data.
 
+mod hostile;
 mod refusals;
 mod replay;
 mod rollback;
