@@ -541,18 +541,53 @@ impl Walker {
     fn npm(&mut self, args: &[String], frame: &Frame) {
         let mut f = frame.clone();
         let mut i = 0;
-        while i < args.len() && args[i].starts_with('-') {
-            if matches!(args[i].as_str(), "--prefix" | "-C" | "--workspace" | "-w") {
-                if args[i] != "--workspace" && args[i] != "-w" {
-                    if let Some(dir) = args.get(i + 1) {
-                        f.cwd = normalize(&join(&f.cwd, dir));
-                    }
+        let mut workspaces = Vec::new();
+        let mut i = 0;
+        while i < args.len() {
+            let a = args[i].as_str();
+            if let Some(w) = a.strip_prefix("--workspace=") {
+                workspaces.push(w.to_owned());
+            } else if matches!(a, "--prefix" | "-C") {
+                if let Some(dir) = args.get(i + 1) {
+                    f.cwd = normalize(&join(&f.cwd, dir));
                 }
                 i += 1;
+            } else if matches!(a, "--workspace" | "-w") {
+                workspaces.extend(args.get(i + 1).cloned());
+                i += 1;
+            } else if !a.starts_with('-') {
+                break;
             }
             i += 1;
         }
         let rest = &args[i.min(args.len())..];
+        // `npm -w api start` also after the script name: `npm run start -w api`.
+        for (j, a) in rest.iter().enumerate() {
+            if matches!(a.as_str(), "-w" | "--workspace") {
+                workspaces.extend(rest.get(j + 1).cloned());
+            } else if let Some(w) = a.strip_prefix("--workspace=") {
+                workspaces.push(w.to_owned());
+            }
+        }
+        if !workspaces.is_empty() {
+            let mut args_without: Vec<String> = Vec::new();
+            let mut skip = false;
+            for a in args {
+                if std::mem::take(&mut skip) {
+                    continue;
+                }
+                skip = matches!(a.as_str(), "-w" | "--workspace");
+                if !skip && !a.starts_with("--workspace=") {
+                    args_without.push(a.clone());
+                }
+            }
+            for w in workspaces {
+                if let Some(dir) = self.workspace_dir(&f.cwd, &w) {
+                    self.npm(&args_without, &Frame { cwd: dir, ..f.clone() });
+                }
+            }
+            return;
+        }
         match rest.first().map(String::as_str) {
             Some("start" | "stop" | "test" | "restart" | "t" | "tst") => {
                 let name = match rest[0].as_str() {
@@ -585,11 +620,24 @@ impl Walker {
                 }
                 i += 1;
             } else if matches!(args[i].as_str(), "--filter" | "-F") {
+                if let Some(dir) = args.get(i + 1).and_then(|w| self.workspace_dir(&frame.cwd, w)) {
+                    f.cwd = dir;
+                }
                 i += 1;
+            } else if let Some(dir) = args[i].strip_prefix("--filter=").and_then(|w| self.workspace_dir(&frame.cwd, w))
+            {
+                f.cwd = dir;
             }
             i += 1;
         }
         let mut rest: Vec<String> = args[i.min(args.len())..].to_vec();
+        if name == "yarn" && rest.first().is_some_and(|a| a == "workspace") && rest.len() > 2 {
+            // `yarn workspace api start`
+            if let Some(dir) = self.workspace_dir(&frame.cwd, &rest[1]) {
+                f.cwd = dir;
+            }
+            rest.drain(..2);
+        }
         match rest.first().map(String::as_str) {
             Some("exec" | "dlx" | "x") => {
                 rest.remove(0);
@@ -607,6 +655,44 @@ impl Walker {
         if !self.npm_script(&target, &f) {
             self.command(&rest, stdin, &f);
         }
+    }
+
+    /// The container folder of workspace `name` (its package name or its
+    /// path) of the monorepo whose root package.json (`workspaces`) or
+    /// pnpm-workspace.yaml (`packages`) is in `cwd`.
+    fn workspace_dir(&self, cwd: &str, name: &str) -> Option<String> {
+        let root = self.resolve("package.json", cwd)?;
+        let host_root = root.parent()?.to_owned();
+        let mut patterns: Vec<String> = read(&root)
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| v.get("workspaces").cloned())
+            .map(|w| w.get("packages").cloned().unwrap_or(w))
+            .and_then(|w| serde_json::from_value(w).ok())
+            .unwrap_or_default();
+        if let Some(yaml) = read(&host_root.join("pnpm-workspace.yaml")) {
+            patterns.extend(yaml.lines().filter_map(|l| {
+                let item = l.trim().strip_prefix('-')?.trim().trim_matches(['"', '\'']);
+                (!item.is_empty() && !item.starts_with('!')).then(|| item.to_owned())
+            }));
+        }
+        let wanted = name.trim_start_matches("./").trim_end_matches('/');
+        for pattern in patterns {
+            let pattern = pattern.trim_start_matches("./").trim_end_matches('/');
+            let dirs = match pattern.strip_suffix("/*").or_else(|| pattern.strip_suffix("/**")) {
+                Some(parent) => sorted_entries(&host_root.join(parent)).into_iter().filter(|p| p.is_dir()).collect(),
+                None => vec![host_root.join(pattern)],
+            };
+            for dir in dirs {
+                let Ok(rel) = dir.strip_prefix(&host_root) else { continue };
+                let package_name = read(&dir.join("package.json"))
+                    .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+                    .and_then(|v| v.get("name").and_then(|n| n.as_str()).map(str::to_owned));
+                if rel.as_str() == wanted || package_name.as_deref() == Some(name) {
+                    return Some(normalize(&join(cwd, rel.as_str())));
+                }
+            }
+        }
+        None
     }
 
     /// Runs `pre<name>`, `<name>`, `post<name>` of the package.json in the

@@ -370,6 +370,42 @@ fn refused_cases() -> Vec<Case> {
             "migrate reset",
         ),
         (
+            "npm workspaces: npm -w, yarn workspace, pnpm --filter",
+            vec![
+                ("Dockerfile", "FROM node\nWORKDIR /repo\nCOPY . .\nCMD npm run start -w @acme/api && yarn workspace web start && pnpm --filter ./apps/worker start\n"),
+                ("package.json", r#"{"private": true, "workspaces": ["apps/*"]}"#),
+                ("apps/api/package.json", r#"{"name": "@acme/api", "scripts": {"start": "prisma migrate reset -f"}}"#),
+                ("apps/web/package.json", r#"{"name": "web", "scripts": {"start": "dropdb web"}}"#),
+                ("apps/worker/package.json", r#"{"name": "worker", "scripts": {"start": "knex migrate:down"}}"#),
+            ],
+            build.clone(),
+            &["Dockerfile:4 CMD", "apps/api/package.json:1 \"start\""],
+            "migrate reset",
+        ),
+        (
+            "yarn workspace names the web package",
+            vec![
+                ("Dockerfile", "FROM node\nWORKDIR /repo\nCOPY . .\nCMD yarn workspace web start\n"),
+                ("package.json", r#"{"private": true, "workspaces": {"packages": ["apps/*"]}}"#),
+                ("apps/web/package.json", r#"{"name": "web", "scripts": {"start": "dropdb web"}}"#),
+            ],
+            build.clone(),
+            &["Dockerfile:4 CMD", "apps/web/package.json:1 \"start\""],
+            "dropdb",
+        ),
+        (
+            "pnpm --filter a path, pnpm-workspace.yaml",
+            vec![
+                ("Dockerfile", "FROM node\nWORKDIR /repo\nCOPY . .\nCMD pnpm --filter ./apps/worker start\n"),
+                ("package.json", r#"{"private": true}"#),
+                ("pnpm-workspace.yaml", "packages:\n  - 'apps/*'\n"),
+                ("apps/worker/package.json", r#"{"name": "worker", "scripts": {"start": "knex migrate:down"}}"#),
+            ],
+            build.clone(),
+            &["Dockerfile:4 CMD", "apps/worker/package.json:1 \"start\""],
+            "knex migrate:down",
+        ),
+        (
             "a chain too deep to follow is refused, not admitted",
             deep_chain(),
             build.clone(),
