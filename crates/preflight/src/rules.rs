@@ -212,6 +212,8 @@ fn prisma(args: &[String]) -> Verdict {
     };
     match positional.as_slice() {
         [] | ["generate" | "validate" | "format" | "version" | "init" | "studio" | "debug", ..] => Verdict::Safe,
+        // `prisma migrate` / `prisma db` alone print their help.
+        ["migrate" | "db"] => Verdict::Safe,
         ["migrate", "deploy" | "status" | "resolve" | "diff", ..] | ["db", "pull" | "seed", ..] => Verdict::Safe,
         ["migrate", "reset", ..] => refuse(
             "`prisma migrate reset` drops the database and recreates it",
@@ -416,7 +418,7 @@ const TEXT_PATTERNS: &[(&[&str], &str)] = &[
     (&["drop database"], "`DROP DATABASE`"),
     (&["drop schema"], "`DROP SCHEMA`"),
     (&["drop table"], "`DROP TABLE`"),
-    (&["truncate"], "`TRUNCATE`"),
+    (&["truncate table"], "`TRUNCATE TABLE`"),
     (&["compose", "down", "-v"], "`compose down -v`"),
     (&["compose", "down", "--volumes"], "`compose down --volumes`"),
     (&["docker volume rm"], "`docker volume rm`"),

@@ -544,6 +544,15 @@ fn passes() {
             build.clone(),
         ),
         (
+            "program code that only looks alike",
+            vec![
+                ("Dockerfile", "FROM node\nWORKDIR /app\nCOPY . .\nCMD [\"node\", \"main.js\"]\n"),
+                ("main.js", "const s = _.truncate(title, { length: 10 });\n// prisma migrate reset is for dev\nrequire('./x');\n"),
+            ],
+            build.clone(),
+        ),
+        ("prisma help screens", vec![("Dockerfile", "FROM x\nRUN npx prisma migrate --help && npx prisma db -h && npx prisma --version\n")], build.clone()),
+        (
             "a script not run by anything",
             vec![
                 ("Dockerfile", "FROM x\nCOPY . /app\nCMD node /app/main.js\n"),
