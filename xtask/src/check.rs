@@ -1,5 +1,5 @@
 //! `cargo xtask check ENV`: the deploy preflight alone. Read-only; prints
-//! every finding at once and exits non-zero when there is one.
+//! every finding at once and exits 2 ("refused") when there is one.
 
 use compose::Compose;
 use config::Environment;
@@ -28,12 +28,12 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
     for f in &findings {
         ctx.ui.line(format!("{} {f}", ctx.ui.red("refuse")));
     }
-    eyre::bail!(
+    Err(crate::exit::refused(eyre::eyre!(
         "{} finding(s) would stop a deploy of {}: fix them and run `cargo xtask check {}` again",
         findings.len(),
         env.name,
         env.name
-    )
+    )))
 }
 
 /// Every preflight finding for `env`. Changes nothing.

@@ -23,8 +23,9 @@ impl Ctx {
     }
 
     /// The environment `name`, checked against the configuration.
+    /// An unknown or misconfigured environment is a refusal (exit 2).
     pub(crate) fn env(&self, name: &str) -> Result<Environment> {
-        Ok(self.config.environment(name)?)
+        self.config.environment(name).map_err(|e| crate::exit::refused(e.into()))
     }
 
     /// Compose for `env` (v1 or v2, detected or forced by `DRYDOCK_COMPOSE`).
@@ -46,7 +47,14 @@ impl Ctx {
                 return Ok(url);
             }
         }
-        let url = compose.database_url().wrap_err("cannot derive the database URL (set DATABASE_URL to override)")?;
+        let mut target =
+            compose.database_target().wrap_err("cannot derive the database URL (set DATABASE_URL to override)")?;
+        if let Some(ssh) = target.ssh_host() {
+            // A remote engine over SSH: its container's address through a tunnel (xtask/src/tunnel.rs).
+            let port = crate::tunnel::forward(ssh, &target.host, target.port)?;
+            target = target.through_local_port(port);
+        }
+        let url = target.url();
         crate::ui::add_secrets_of_url(&url);
         Ok(url)
     }

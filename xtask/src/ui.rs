@@ -54,13 +54,6 @@ impl Ui {
         let _ = writeln!(std::io::stdout(), "{}", redact(text.as_ref()));
     }
 
-    /// Text without a newline on stdout (a prompt), flushed.
-    pub(crate) fn prompt(&self, text: impl AsRef<str>) {
-        let mut out = std::io::stdout();
-        let _ = write!(out, "{} ", redact(text.as_ref()));
-        let _ = out.flush();
-    }
-
     /// A warning on stderr.
     pub(crate) fn warn(&self, text: impl AsRef<str>) {
         let _ = writeln!(std::io::stderr(), "{} {}", self.yellow("warning:"), redact(text.as_ref()));
