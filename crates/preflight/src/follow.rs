@@ -540,7 +540,6 @@ impl Walker {
 
     fn npm(&mut self, args: &[String], frame: &Frame) {
         let mut f = frame.clone();
-        let mut i = 0;
         let mut workspaces = Vec::new();
         let mut i = 0;
         while i < args.len() {
