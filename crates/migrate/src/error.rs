@@ -61,6 +61,8 @@ pub enum MigrateError {
     },
     /// `resolve` cannot do what was asked.
     Resolve { name: String, reason: String },
+    /// `baseline` cannot run (a history exists, no migrations, they do not apply).
+    Baseline { reason: String },
 }
 
 /// One reason to refuse a deploy, found before any change.
@@ -152,6 +154,7 @@ impl fmt::Display for MigrateError {
                 write!(f, "; run again, drydock then plans with the session's value")
             }
             MigrateError::Resolve { name, reason } => write!(f, "cannot resolve {name}: {reason}"),
+            MigrateError::Baseline { reason } => write!(f, "cannot baseline, nothing was changed: {reason}"),
         }
     }
 }
@@ -185,7 +188,7 @@ impl fmt::Display for Problem {
             ),
             Problem::NotEmpty { schema, objects } => write!(
                 f,
-                "schema `{schema}` has {objects} objects but no _prisma_migrations table (Prisma P3005): to adopt this database, baseline it by marking each migration that already ran with `cargo xtask migrate resolve --applied NAME ENV`"
+                "schema `{schema}` has {objects} objects but no _prisma_migrations table (Prisma P3005): to adopt this database (made by `prisma db push`, or by hand), run `cargo xtask migrate baseline ENV`: it checks that the migrations give exactly this schema, then records them all as applied"
             ),
             Problem::Script { name: _, path, error } => write!(f, "{path}: {error}"),
         }

@@ -30,6 +30,7 @@
 //! 5. [`unlock`].
 //!
 //! [`status`] reports without refusing, [`resolve`] is `prisma migrate resolve`,
+//! [`baseline`] adopts a database made without migrations once its schema is proven equal,
 //! [`lint`] flags destructive statements, [`create`] starts a new migration.
 //!
 //! Runs no external program; talks to PostgreSQL over tokio-postgres (no TLS).
@@ -37,6 +38,7 @@
 //! migration file, never deletes a ledger row.
 
 mod apply;
+mod baseline;
 mod error;
 mod folder;
 mod ledger;
@@ -48,6 +50,7 @@ mod resolve;
 mod session;
 
 pub use apply::{apply, Applied, Event};
+pub use baseline::{baseline, Baseline, Difference};
 pub use error::{MigrateError, Problem};
 pub use folder::{checksum, create, load_dir, Migration, LOCK_FILE};
 pub use ledger::{LedgerRow, TABLE};

@@ -6,6 +6,8 @@
 //! - `history`: a generated history with every shape real ones have (DO blocks,
 //!   CONCURRENTLY alone, own BEGIN/COMMIT, duplicate timestamps, CRLF, no final
 //!   newline, ALTER TYPE ADD VALUE); rerun applies nothing.
+//! - `baseline`: a `db push` database is recorded as migrated only when the
+//!   migrations give exactly its schema; any difference is named and changes nothing.
 //! - `ledger`: `_prisma_migrations` column for column, as Prisma creates and fills it.
 //! - `atomicity`: a failure in the third statement leaves no trace; a no-tx
 //!   failure leaves a failed row that blocks until `resolve`.
@@ -24,6 +26,7 @@
 mod support;
 
 mod atomicity;
+mod baseline;
 mod corpus;
 mod history;
 mod ledger;
