@@ -60,6 +60,13 @@ enum Command {
     },
     /// Record a failed migration as rolled back, or a migration as applied (baselining).
     Resolve(ResolveArgs),
+    /// Adopt a database made without migrations (`prisma db push`): after a verified backup, apply the
+    /// folder to a scratch database on the same server, and only if its schema equals the live one record
+    /// every migration as applied; otherwise print the differences and change nothing.
+    Baseline {
+        /// Environment (prod, dev).
+        env: String,
+    },
 }
 
 #[derive(clap::Args)]
@@ -90,6 +97,7 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
         Some(Command::Status { env }) => status(ctx, &ctx.env(&env)?),
         Some(Command::New { name }) => new(ctx, &name),
         Some(Command::Resolve(r)) => resolve(ctx, r),
+        Some(Command::Baseline { env }) => baseline(ctx, &ctx.env(&env)?),
         None => {
             let env = ctx.env(args.env.as_deref().unwrap_or_default())?;
             let backup = if args.flags.skip_backup { Backup::Skip } else { Backup::Take };
@@ -245,6 +253,55 @@ fn resolve(ctx: &Ctx, args: ResolveArgs) -> Result<()> {
     Ok(())
 }
 
+/// `migrate baseline ENV`: prove the live schema is what the migrations give, then record them as applied.
+fn baseline(ctx: &Ctx, env: &Environment) -> Result<()> {
+    let ui = &ctx.ui;
+    // STEP 1: the folder, the connection, the lock, the history.
+    let local = migrate::load_dir(&env.migrations).map_err(|e| marked(e, env))?;
+    let rt = runtime()?;
+    let compose = ctx.compose(env)?;
+    let url = ctx.database_url(&compose)?;
+    let client = rt.block_on(migrate::connect(&url)).map_err(|e| marked(e, env))?;
+    take_lock(ctx, env, &rt, &client)?;
+    let history = rt.block_on(migrate::read_history(&client, local)).map_err(|e| marked(e, env))?;
+    // STEP 2: a verified backup, unless the baseline refuses before any change anyway.
+    if history.rows.is_empty() && !history.local.is_empty() {
+        crate::backup::ensure_backup_covers_target(ctx, env)?;
+        let path = crate::backup::take_verified(ctx, env)
+            .wrap_err("the backup before the baseline failed, nothing was changed: fix the backup and run again")?;
+        ui.line(format!("backup: {path}"));
+    }
+    // STEP 3: scratch database, comparison, and the ledger rows only if equal.
+    let outcome = rt.block_on(migrate::baseline(&client, &url, &history)).map_err(|e| marked(e, env))?;
+    rt.block_on(migrate::unlock(&client)).map_err(|e| marked(e, env))?;
+    match outcome {
+        migrate::Baseline::Recorded(names) => {
+            for name in &names {
+                ui.line(format!("  recorded {name}"));
+            }
+            ui.line(format!(
+                "{}: the schema of {} is what the {} migrations give; they are recorded as applied, `cargo xtask migrate {}` applies only newer ones",
+                ui.green("ok"),
+                env.name,
+                names.len(),
+                env.name
+            ));
+            Ok(())
+        }
+        migrate::Baseline::Differs(differences) => {
+            for d in &differences {
+                ui.line(format!("{} {d}", ui.red("differs:")));
+            }
+            Err(crate::exit::refused(eyre::eyre!(
+                "the schema of {} differs from what the migrations give ({} differences above), nothing was changed: change the migrations (or the database) until they match, then run `cargo xtask migrate baseline {}` again",
+                env.name,
+                differences.len(),
+                env.name
+            )))
+        }
+    }
+}
+
 /// Number of pending migrations of `env` (for `status`).
 pub(crate) fn pending_count(ctx: &Ctx, env: &Environment, compose: &compose::Compose) -> Result<usize> {
     let local = migrate::load_dir(&env.migrations)?;
@@ -336,9 +393,12 @@ fn marked(e: migrate::MigrateError, env: &Environment) -> eyre::Report {
 fn meaning(e: &migrate::MigrateError) -> Exit {
     use migrate::MigrateError as E;
     match e {
-        E::Folder { .. } | E::LockFile { .. } | E::LockTimeout { .. } | E::Refused(_) | E::Resolve { .. } => {
-            Exit::Refused
-        }
+        E::Folder { .. }
+        | E::LockFile { .. }
+        | E::LockTimeout { .. }
+        | E::Refused(_)
+        | E::Resolve { .. }
+        | E::Baseline { .. } => Exit::Refused,
         E::Failed { mode: Mode::Transaction, .. } | E::LexingChanged { .. } => Exit::Failed,
         // A no-tx file may have run in part; a lost connection or an unconfirmed
         // rollback leaves what the server kept unknown.
