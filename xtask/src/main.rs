@@ -20,6 +20,7 @@ mod restore;
 mod status;
 mod steps;
 mod test;
+mod tunnel;
 mod ui;
 
 #[cfg(test)]

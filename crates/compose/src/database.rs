@@ -17,6 +17,8 @@ pub struct DatabaseTarget {
     /// Port on `host`.
     pub port: u16,
     password: Option<String>,
+    /// The `ssh://` docker host whose network `host` is on: reach it through a tunnel.
+    ssh: Option<String>,
 }
 
 impl DatabaseTarget {
@@ -33,6 +35,17 @@ impl DatabaseTarget {
     /// The password, if any (for `PGPASSWORD` of a child process).
     pub fn password(&self) -> Option<&str> {
         self.password.as_deref()
+    }
+
+    /// The `ssh://` docker host this address is only reachable through (the
+    /// container's own address on the remote host's networks), if any.
+    pub fn ssh_host(&self) -> Option<&str> {
+        self.ssh.as_deref()
+    }
+
+    /// The same database reached at `127.0.0.1:port` (a tunnel's local end).
+    pub fn through_local_port(&self, port: u16) -> DatabaseTarget {
+        DatabaseTarget { host: "127.0.0.1".into(), port, ssh: None, ..self.clone() }
     }
 }
 
@@ -274,9 +287,19 @@ impl Compose {
         // an ambient DOCKER_HOST.
         let ambient = std::env::var("DOCKER_HOST").ok();
         let docker_host = self.environment().docker_host.clone().or(ambient);
+        let mut ssh = None;
         let (host, port) = match docker_host.as_deref() {
             None | Some("") => local_address(&c)?,
             Some(h) if h.starts_with("unix://") => local_address(&c)?,
+            // Over SSH the container's own address is reached through a tunnel:
+            // nothing needs to be published on the remote host.
+            Some(h) if h.starts_with("ssh://") => {
+                let ip = c.networks.values().next().ok_or_else(|| ComposeError::Unexpected {
+                    detail: format!("container {} has no network address on the remote engine: set DATABASE_URL", c.name),
+                })?;
+                ssh = Some(h.to_owned());
+                (ip.clone(), 5432)
+            }
             Some(remote) => {
                 let port = c.ports.get("5432/tcp").ok_or_else(|| ComposeError::Unexpected {
                     detail: "the database container publishes no port for 5432/tcp on the remote engine: publish one, or set DATABASE_URL".into(),
@@ -284,7 +307,7 @@ impl Compose {
                 (remote_host(remote), port.parse().unwrap_or(5432))
             }
         };
-        Ok(DatabaseTarget { user, dbname, host, port, password })
+        Ok(DatabaseTarget { user, dbname, host, port, password, ssh })
     }
 
     /// Secret values the environment's compose files (and `.env`) declare, read
@@ -329,6 +352,7 @@ mod tests {
             host: "172.18.0.2".into(),
             port: 5432,
             password: Some("p@ss:w/rd".into()),
+            ssh: None,
         };
         assert_eq!(t.url(), "postgresql://app:p%40ss%3Aw%2Frd@172.18.0.2:5432/my%20db");
         assert_eq!(t.to_string(), "postgresql://app:***@172.18.0.2:5432/my%20db");

@@ -2,6 +2,7 @@
 //! drop. Test-only: no drydock command links this crate.
 //!
 //! - [`Stack`]: the demo compose stack under a unique project name.
+//! - [`RemoteEngine`]: a second Docker engine behind a real sshd, for `ssh://` docker hosts.
 //! - [`Cluster`]: a throwaway PostgreSQL cluster from the host's server
 //!   binaries (`/usr/lib/postgresql/15/bin`), for fast migration tests.
 //! - [`Registry`]: an image registry on loopback (Debian's `docker-registry`),
@@ -14,8 +15,10 @@
 
 pub mod cluster;
 mod registry;
+pub mod remote;
 mod stack;
 
 pub use cluster::{Cluster, Database, Durability};
 pub use registry::Registry;
+pub use remote::RemoteEngine;
 pub use stack::{require_bench, Stack};
