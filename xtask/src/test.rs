@@ -49,6 +49,7 @@ pub(crate) fn provision(ctx: &Ctx) -> Result<Vec<(&'static str, String)>> {
     start_engine(ctx, &sh).wrap_err("start the Docker engine")?;
     install_compose_v2(ctx, &sh).wrap_err("install compose v2")?;
     let images = local_images(ctx, &sh).wrap_err("provide base images")?;
+    remote_engine_image(ctx, &sh, &images).wrap_err("provide the remote-engine image")?;
     ctx.ui.line(format!("provisioned in {}", crate::ui::human_duration(started.elapsed())));
     Ok(images)
 }
@@ -125,7 +126,13 @@ fn euid_is_root() -> bool {
 fn install_packages(ctx: &Ctx, sh: &Shell) -> Result<()> {
     // docker-registry: a registry on loopback for the pulled-image tests.
     let mut missing: Vec<&str> =
-        [("dockerd", "docker.io"), ("debootstrap", "debootstrap"), ("docker-registry", "docker-registry")]
+        // openssh-client: the remote-engine tests reach a second dockerd over ssh.
+        [
+            ("dockerd", "docker.io"),
+            ("debootstrap", "debootstrap"),
+            ("docker-registry", "docker-registry"),
+            ("ssh", "openssh-client"),
+        ]
             .into_iter()
             .filter(|(program, _)| !have(program))
             .map(|(_, package)| package)
@@ -142,7 +149,7 @@ fn install_packages(ctx: &Ctx, sh: &Shell) -> Result<()> {
         missing.push("postgresql-15");
     }
     if missing.is_empty() {
-        step(ctx, "docker.io, docker-compose (v1), debootstrap, docker-registry, pip and postgresql-15 are installed");
+        step(ctx, "docker.io, docker-compose (v1), debootstrap, docker-registry, openssh-client, pip and postgresql-15 are installed");
         return Ok(());
     }
     can_provision(&missing)?;
@@ -217,6 +224,20 @@ fn install_compose_v2(ctx: &Ctx, sh: &Shell) -> Result<()> {
     sh.create_dir(CLI_PLUGINS)?;
     cmd!(sh, "install -m 0755 {binary} {CLI_PLUGINS}/docker-compose").run()?;
     cmd!(sh, "docker compose version").run()?;
+    Ok(())
+}
+
+/// The image of the remote-engine tests (a dockerd behind an sshd, from
+/// `demo/images/remote-engine`), built on the suite's base image when missing.
+fn remote_engine_image(ctx: &Ctx, sh: &Shell, images: &[(&'static str, String)]) -> Result<()> {
+    let tag = testbench::remote::IMAGE;
+    if image_exists(sh, tag) {
+        step(ctx, &format!("image {tag} is cached"));
+        return Ok(());
+    }
+    let base = images.iter().find(|(k, _)| *k == "BASE_IMAGE").map_or(BASE_IMAGE, |(_, v)| v.as_str());
+    step(ctx, &format!("building {tag} from demo/images/remote-engine (apt-get inside the build, a few minutes)"));
+    cmd!(sh, "docker build -q --build-arg BASE_IMAGE={base} -t {tag} demo/images/remote-engine").run()?;
     Ok(())
 }
 
