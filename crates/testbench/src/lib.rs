@@ -1,5 +1,5 @@
-//! Test fixtures shared by drydock's integration tests, each cleaned up on
-//! drop. Test-only: no drydock command links this crate.
+//! Test fixtures shared by drydock's integration tests and `cargo xtask bench`,
+//! each cleaned up on drop. No command that touches a user's stack uses it.
 //!
 //! - [`Stack`]: the demo compose stack under a unique project name.
 //! - [`RemoteEngine`]: a second Docker engine behind a real sshd, for `ssh://` docker hosts.
