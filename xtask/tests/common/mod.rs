@@ -1,0 +1,73 @@
+//! Helpers shared by the binary-level tests: a stack's folder made into a
+//! workspace of its own, and `cargo xtask` run in it.
+
+#![allow(dead_code)]
+
+use std::process::Command;
+
+use camino::{Utf8Path, Utf8PathBuf};
+use testbench::Stack;
+
+/// The stack's folder made into a workspace whose `prod` is the stack.
+pub fn workspace(stack: &Stack) -> Utf8PathBuf {
+    let root = stack.env.root.clone();
+    std::fs::create_dir_all(root.join("xtask")).unwrap();
+    std::fs::write(root.join("xtask/Cargo.toml"), "[package]\nname = \"xtask\"\nversion = \"0.0.0\"\n").unwrap();
+    let manifest = format!(
+        r#"[workspace]
+members = []
+
+[workspace.metadata.deploy]
+migrations = "migrations"
+backups = "{backups}"
+
+[workspace.metadata.deploy.environments.prod]
+compose-files = ["demo/docker-compose.prod.yml"]
+project-name = "{project}"
+database-service = "postgres"
+app-services = ["api", "web", "redis"]
+health-timeout = 60
+"#,
+        backups = stack.backups(),
+        project = stack.project,
+    );
+    std::fs::write(root.join("Cargo.toml"), manifest).unwrap();
+    root
+}
+
+/// `cargo xtask ARGS` in `root`: (exit code, stdout and stderr).
+pub fn drydock(root: &Utf8Path, args: &[&str], database_url: Option<&str>) -> (i32, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    cmd.args(args)
+        .current_dir(root)
+        .env("CARGO_MANIFEST_DIR", root.join("xtask"))
+        .env("NO_COLOR", "1")
+        .env_remove("DATABASE_URL")
+        .stdin(std::process::Stdio::null());
+    if let Some(url) = database_url {
+        cmd.env("DATABASE_URL", url);
+    }
+    let out = cmd.output().expect("run the xtask binary");
+    let text = format!(
+        "$ cargo xtask {}\n{}{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+/// `cargo xtask ARGS` in `root`, started but not waited for.
+pub fn spawn_drydock(root: &Utf8Path, args: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(args)
+        .current_dir(root)
+        .env("CARGO_MANIFEST_DIR", root.join("xtask"))
+        .env("NO_COLOR", "1")
+        .env_remove("DATABASE_URL")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the xtask binary")
+}
