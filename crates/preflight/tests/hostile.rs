@@ -52,6 +52,7 @@ struct Svc {
     environment: &'static [(&'static str, &'static str)],
     binds: &'static [(&'static str, &'static str)],
     working_dir: Option<&'static str>,
+    build_args: &'static [(&'static str, &'static str)],
 }
 
 fn definition(root: &Utf8Path, svc: &Svc) -> ServiceDefinition {
@@ -64,6 +65,7 @@ fn definition(root: &Utf8Path, svc: &Svc) -> ServiceDefinition {
         command_args: svc.command.map(words),
         entrypoint_args: svc.entrypoint.map(words),
         working_dir: svc.working_dir.map(str::to_owned),
+        build_args: svc.build_args.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         environment: svc.environment.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>(),
         volumes: svc.binds.iter().map(|(s, t)| ("bind".to_owned(), root.join(s).to_string(), t.to_string())).collect(),
         ..Default::default()
@@ -406,6 +408,20 @@ fn refused_cases() -> Vec<Case> {
             "knex migrate:down",
         ),
         (
+            "a compose build arg fills an ARG without default",
+            vec![("Dockerfile", "ARG BASE=node\nFROM $BASE\nARG FLAGS\nRUN npx prisma db push $FLAGS\n")],
+            Svc { build_args: &[("FLAGS", "--force-reset")], ..build.clone() },
+            &["Dockerfile:4 RUN npx prisma db push $FLAGS"],
+            "--force-reset",
+        ),
+        (
+            "compose environment overrides the image's ENV",
+            vec![("Dockerfile", "FROM x\nENV FLAGS=--skip-generate\nCMD npx prisma db push $FLAGS\n")],
+            Svc { environment: &[("FLAGS", "--accept-data-loss")], ..build.clone() },
+            &["Dockerfile:3 CMD"],
+            "--accept-data-loss",
+        ),
+        (
             "a chain too deep to follow is refused, not admitted",
             deep_chain(),
             build.clone(),
@@ -551,6 +567,7 @@ fn passes() {
             ],
             build.clone(),
         ),
+        ("an ARG is not in the container's environment", vec![("Dockerfile", "FROM x\nARG F=--accept-data-loss\nCMD npx prisma db push $F\n")], build.clone()),
         ("prisma help screens", vec![("Dockerfile", "FROM x\nRUN npx prisma migrate --help && npx prisma db -h && npx prisma --version\n")], build.clone()),
         (
             "a script not run by anything",
