@@ -12,6 +12,8 @@
 //!   file and quotes the password; the finding shows `***`.
 //! - `exit_codes_carry_meaning`: usage 2, unknown environment 2, a preflight
 //!   finding 2, a failed and rolled-back migration 1.
+//! - `an_unreachable_docker_engine_is_named_and_changes_nothing`: check,
+//!   status, backup and deploy with `DOCKER_HOST` at a socket nobody serves.
 
 mod common;
 
@@ -175,4 +177,31 @@ fn exit_codes_carry_meaning() {
     let (code, text) = drydock(&root, &["migrate", "prod"], None);
     assert_eq!(code, 1, "{text}");
     assert_eq!(stack.psql("SELECT to_regclass('public.fine') IS NULL"), "t", "{text}");
+}
+
+#[test]
+fn an_unreachable_docker_engine_is_named_and_changes_nothing() {
+    let stack = Stack::with_demo_copy("nodocker", Flavor::V2, |_| {});
+    let root = workspace(&stack);
+    let nowhere = format!("unix://{}/no-docker.sock", root);
+    for args in [&["check", "prod"][..], &["status", "prod"], &["backup", "prod"], &["deploy-prod"]] {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"));
+        cmd.args(args)
+            .current_dir(&root)
+            .env("CARGO_MANIFEST_DIR", root.join("xtask"))
+            .env("NO_COLOR", "1")
+            .env("DOCKER_HOST", &nowhere)
+            .env_remove("DATABASE_URL");
+        let out = cmd.output().unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert_ne!(out.status.code(), Some(0), "{args:?}: {text}");
+        if args[0] == "check" {
+            assert_eq!(out.status.code(), Some(2), "a finding is a refusal: {text}");
+        }
+        assert!(
+            text.contains("docker") || text.contains("engine"),
+            "{args:?}: the error does not name the engine:\n{text}"
+        );
+        eprintln!("{args:?}: exit {:?}\n{text}", out.status.code());
+    }
 }
