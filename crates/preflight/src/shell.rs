@@ -330,6 +330,12 @@ impl Lexer {
             if line == delim {
                 break;
             }
+            if expand {
+                // An unquoted here-document runs its substitutions.
+                for inner in substitutions(&line) {
+                    self.substitute(&inner);
+                }
+            }
             body.push_str(&if expand { expand_text(&line, &self.env) } else { line });
             body.push('\n');
         }
@@ -470,6 +476,42 @@ impl Lexer {
     }
 }
 
+/// The `$(...)` and backquoted commands in a line of text (nesting counted).
+fn substitutions(line: &str) -> Vec<String> {
+    let chars: Vec<char> = line.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i] == '$' && chars.get(i + 1) == Some(&'(') && chars.get(i + 2) != Some(&'(') {
+            let mut depth = 0;
+            let start = i + 2;
+            let mut j = i + 1;
+            while j < chars.len() {
+                match chars[j] {
+                    '(' => depth += 1,
+                    ')' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+                j += 1;
+            }
+            out.push(chars[start..j.min(chars.len())].iter().collect());
+            i = j + 1;
+        } else if chars[i] == '`' {
+            let end = chars[i + 1..].iter().position(|c| *c == '`').map_or(chars.len(), |p| i + 1 + p);
+            out.push(chars[i + 1..end].iter().collect());
+            i = end + 1;
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
 /// `NAME=value` (a shell assignment word).
 fn assignment(word: &str) -> Option<(&str, &str)> {
     let (name, value) = word.split_once('=')?;
@@ -592,5 +634,8 @@ mod tests {
         assert_eq!(c[1].words, vec!["cat"]);
         assert_eq!(c[2].words, vec!["next"]);
         assert_eq!(c[2].line, 7);
+        let c = commands("cat <<EOF\nnow: $(dropdb app) `x y`\nEOF\ncat <<'EOF'\n$(dropdb b)\nEOF\n", &Env::new());
+        let words: Vec<_> = c.iter().map(|c| c.words.join(" ")).collect();
+        assert_eq!(words, vec!["dropdb app", "x y", "cat", "cat"], "a quoted here-document runs nothing");
     }
 }
