@@ -106,7 +106,8 @@ fn restore(ctx: &Ctx, args: Args, journal: &mut Journal) -> Result<()> {
     let env = ctx.env(&env_name).map_err(exit::refused)?;
     journal.env = Some(env.clone());
     let compose = ctx.compose(&env)?;
-    let client = pg_client(ctx, &env, &compose)?;
+    // psql in the container counts rows; the replay connects where migrate does.
+    let client = pg_client(ctx, &env, &compose)?.with_driver_url(&ctx.database_url(&compose)?)?;
     let t = Instant::now();
     let checked = match restore::check(&client, &verified) {
         Ok(checked) => checked,

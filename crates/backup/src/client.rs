@@ -126,6 +126,9 @@ pub enum PgClient {
         compose: Compose,
         /// Role and database (host and port unused).
         db: Database,
+        /// Where drydock's own connections go (restore's replay), if not to
+        /// the container's address: a tunnel, `DATABASE_URL`.
+        driver: Option<Database>,
     },
     /// The host's programs, over TCP.
     Host {
@@ -146,7 +149,7 @@ impl PgClient {
             sslmode: None,
             password: target.password().map(str::to_owned),
         };
-        Ok(PgClient::Container { compose: compose.clone(), db })
+        Ok(PgClient::Container { compose: compose.clone(), db, driver: None })
     }
 
     /// The host's client programs against a connection URL.
@@ -165,20 +168,47 @@ impl PgClient {
     pub fn with_dbname(&self, dbname: &str) -> PgClient {
         let mut client = self.clone();
         match &mut client {
-            PgClient::Container { db, .. } | PgClient::Host { db } => db.dbname = dbname.to_owned(),
+            PgClient::Container { db, driver, .. } => {
+                db.dbname = dbname.to_owned();
+                if let Some(driver) = driver {
+                    driver.dbname = dbname.to_owned();
+                }
+            }
+            PgClient::Host { db } => db.dbname = dbname.to_owned(),
         }
         client
     }
 
-    /// Host and port a driver on the host connects to: the URL's, or the
-    /// database container's address (as [`Compose::database_target`] finds it).
+    /// The same client, whose drydock-made connections (restore's replay) go
+    /// to `url`: the URL the xtask derives (`DATABASE_URL`, an SSH tunnel's
+    /// local end). The host's programs already use their URL.
+    pub fn with_driver_url(self, url: &str) -> Result<PgClient, BackupError> {
+        Ok(match self {
+            PgClient::Container { compose, db, .. } => {
+                PgClient::Container { compose, db, driver: Some(Database::from_url(url)?) }
+            }
+            host @ PgClient::Host { .. } => host,
+        })
+    }
+
+    /// Who and where drydock's own connections connect (see [`PgClient::with_driver_url`]).
+    pub fn driver(&self) -> &Database {
+        match self {
+            PgClient::Container { driver: Some(driver), .. } => driver,
+            PgClient::Container { db, .. } | PgClient::Host { db } => db,
+        }
+    }
+
+    /// Host and port a driver on the host connects to: the URL's (or the
+    /// driver URL's), else the database container's address (as
+    /// [`Compose::database_target`] finds it).
     pub fn network_address(&self) -> Result<(String, u16), BackupError> {
         match self {
-            PgClient::Container { compose, .. } => {
+            PgClient::Container { compose, driver: None, .. } => {
                 let target = compose.database_target().map_err(BackupError::compose)?;
                 Ok((target.host, target.port))
             }
-            PgClient::Host { db } => {
+            PgClient::Container { driver: Some(db), .. } | PgClient::Host { db } => {
                 Ok((db.host.clone().unwrap_or_else(|| "/var/run/postgresql".to_owned()), db.port.unwrap_or(5432)))
             }
         }

@@ -111,9 +111,11 @@ pub fn replay(
     runtime.block_on(run(&config, &app, &path, &mut reader, cancel, on_progress))
 }
 
-/// How the connection is made (to be replaced by the workspace's one connect function).
+/// How the connection is made: to the client's driver address (the xtask's
+/// URL: `DATABASE_URL`, an SSH tunnel) with its role and password. To be
+/// replaced by the workspace's one connect function.
 fn config(client: &PgClient, app: &str) -> Result<Config, RestoreError> {
-    let db = client.database();
+    let db = client.driver();
     let (host, port) = client.network_address()?;
     let mut config = Config::new();
     config
