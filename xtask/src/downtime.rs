@@ -3,7 +3,8 @@
 //! healthy container), for drydock's deploy and for the naive order (stop,
 //! then build, then start), on the demo stack with an api build of about
 //! `--build-seconds`, in one run. Prints both figures and the ratio (target:
-//! drydock ≤ 0.25 × naive). A benchmark, not a test: it asserts nothing.
+//! drydock ≤ 0.25 × naive), and the downtime of a no-op deploy (nothing
+//! changed, so nothing restarts: 0 s). A benchmark, not a test: it asserts nothing.
 //!
 //! It runs under its own compose project, `drydock-bench`, which it leaves
 //! running for a rerun; remove it by hand when done.
@@ -56,6 +57,11 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
         pipeline::run(&DEPLOY, Run::new(ctx, env.clone(), compose.clone(), DEPLOY.name, Options::default()))
     })?;
 
+    ctx.ui.line(ctx.ui.bold("drydock: a no-op deploy (nothing rebuilt, nothing pending)"));
+    let noop = measure(&compose, &env, || {
+        pipeline::run(&DEPLOY, Run::new(ctx, env.clone(), compose.clone(), DEPLOY.name, Options::default()))
+    })?;
+
     let ratio = drydock.as_secs_f64() / naive.as_secs_f64().max(f64::EPSILON);
     ctx.ui.line("");
     ctx.ui.table(
@@ -63,6 +69,7 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
         &[
             vec!["naive (stop, build, start)".into(), human_duration(naive)],
             vec!["drydock deploy".into(), human_duration(drydock)],
+            vec!["drydock no-op deploy (only what changed restarts)".into(), human_duration(noop)],
         ],
     );
     let verdict = if ratio <= 0.25 { ctx.ui.green("meets") } else { ctx.ui.red("misses") };

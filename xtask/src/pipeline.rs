@@ -305,7 +305,9 @@ fn dry_run(pipeline: &Pipeline, run: &Run) -> Result<()> {
         env.backups,
         backup::file_name(&env.name, time::OffsetDateTime::now_utc())
     ));
-    for (service, line) in restart_plan(run) {
+    let (header, services) = restart_plan(run);
+    ui.line(format!("restarts:        {header}"));
+    for (service, line) in services {
         ui.line(format!("  {service:<14} {line}"));
     }
     let first = steps::read_history(run).map(|h| !h.ledger_exists && h.schema_objects == 0);
@@ -336,29 +338,30 @@ fn dry_run(pipeline: &Pipeline, run: &Run) -> Result<()> {
 
 /// The dry run's restart decisions, from the images present now: a built or
 /// pulled service that is unchanged now may still change with the build or pull.
-fn restart_plan(run: &Run) -> Vec<(String, String)> {
-    let mut lines = vec![("restarts:".to_owned(), String::new())];
+fn restart_plan(run: &Run) -> (String, Vec<(String, String)>) {
     if run.options.restart_all {
-        lines[0].1 = "every app service (--restart-all)".to_owned();
-        return lines;
+        return ("every app service (--restart-all)".to_owned(), Vec::new());
     }
     let specs = run.compose.specs().unwrap_or_default();
     let pulled = run.compose.pulled_services(&run.env.app_services).unwrap_or_default();
     match run.compose.restart_decisions(&run.env.app_services) {
-        Err(e) => lines[0].1 = format!("unknown ({e})"),
+        Err(e) => (format!("unknown ({e})"), Vec::new()),
         Ok(decisions) => {
-            for (service, decision) in decisions {
-                let built = specs.iter().any(|s| s.name == service && s.built);
-                let line = match (&decision, built, pulled.contains(&service)) {
-                    (compose::Decision::Keep, true, _) => format!("{decision} unless the build makes a new image"),
-                    (compose::Decision::Keep, _, true) => format!("{decision} unless the pull brings a new image"),
-                    _ => decision.to_string(),
-                };
-                lines.push((service, line));
-            }
+            let lines = decisions
+                .into_iter()
+                .map(|(service, decision)| {
+                    let built = specs.iter().any(|s| s.name == service && s.built);
+                    let line = match (&decision, built, pulled.contains(&service)) {
+                        (compose::Decision::Keep, true, _) => format!("{decision} unless the build makes a new image"),
+                        (compose::Decision::Keep, _, true) => format!("{decision} unless the pull brings a new image"),
+                        _ => decision.to_string(),
+                    };
+                    (service, line)
+                })
+                .collect();
+            ("only what changed (decided again after the build and pull, under the lock):".to_owned(), lines)
         }
     }
-    lines
 }
 
 /// `cargo xtask pipelines`: every pipeline with its steps.
@@ -391,7 +394,7 @@ pub(crate) fn run_named(ctx: &Ctx, pipeline: &str, env_name: &str, options: Opti
             known.join(", ")
         )));
     };
-    let env = ctx.env(env_name).map_err(|e| crate::exit::refused(e.wrap_err("nothing was changed")))?;
+    let env = ctx.env(env_name).map_err(|e| crate::exit::refused(eyre::eyre!("{e:#}; nothing was changed")))?;
     let compose = ctx.compose(&env)?;
     run(found, Run::new(ctx, env, compose, found.name, options))
         .wrap_err_with(|| format!("{} of {env_name} failed", found.name))

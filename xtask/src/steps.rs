@@ -198,7 +198,24 @@ fn stop(run: &mut Run) -> Result<String> {
     }
     run.app_down = true;
     run.compose.stop(&subset(run, &restarting)?)?;
-    Ok(format!("stopped {}{kept}", run.restart_reasons()))
+    // Say "stopped" only of what ran; a service without a container is new.
+    let (stopped, new): (Vec<_>, Vec<_>) = run
+        .decisions
+        .iter()
+        .filter_map(|(s, d)| match d {
+            Decision::Restart(why) => Some((s, format!("{s} ({why})"))),
+            Decision::Keep => None,
+        })
+        .partition(|(s, _)| run.previous_images.iter().any(|(p, _, _)| p == *s));
+    let list = |v: Vec<(&String, String)>| v.into_iter().map(|(_, l)| l).collect::<Vec<_>>().join(", ");
+    let mut outcome = Vec::new();
+    if !stopped.is_empty() {
+        outcome.push(format!("stopped {}", list(stopped)));
+    }
+    if !new.is_empty() {
+        outcome.push(format!("to create: {}", list(new)));
+    }
+    Ok(format!("{}{kept}", outcome.join("; ")))
 }
 
 fn start(run: &mut Run) -> Result<String> {
