@@ -6,17 +6,51 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfigError {
     /// `Cargo.toml` could not be read or parsed.
-    Unreadable { path: String, reason: String },
+    Unreadable {
+        /// The file.
+        path: String,
+        /// The reader's or parser's words.
+        reason: String,
+    },
     /// The `[workspace.metadata.deploy]` table is missing or malformed.
-    Invalid { key: String, reason: String },
+    Invalid {
+        /// The dotted key (`workspace.metadata.deploy.environments.prod.compose-files`).
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The environment asked for is not configured.
-    UnknownEnvironment { name: String, known: Vec<String> },
+    UnknownEnvironment {
+        /// The name asked for.
+        name: String,
+        /// The configured environments.
+        known: Vec<String>,
+    },
     /// A compose file named in `compose-files` does not exist.
-    MissingComposeFile { env: String, path: String },
+    MissingComposeFile {
+        /// The environment.
+        env: String,
+        /// The missing file.
+        path: String,
+    },
     /// The database service is also listed among the app services.
-    DatabaseIsAppService { env: String, service: String },
+    DatabaseIsAppService {
+        /// The environment.
+        env: String,
+        /// The database service.
+        service: String,
+    },
     /// A configured service is not defined in the compose files.
-    UnknownService { env: String, key: String, service: String, defined: Vec<String> },
+    UnknownService {
+        /// The environment.
+        env: String,
+        /// The key that names the service (`database-service`, `app-services`).
+        key: String,
+        /// The service named.
+        service: String,
+        /// The services the compose files define.
+        defined: Vec<String>,
+    },
 }
 
 impl fmt::Display for ConfigError {

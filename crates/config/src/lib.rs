@@ -22,6 +22,8 @@
 //! Secrets never live here: the database connection is derived from the
 //! running database container (see `compose::database_url`) or `DATABASE_URL`.
 
+#![deny(missing_docs)]
+
 mod error;
 mod model;
 

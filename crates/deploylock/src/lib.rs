@@ -12,6 +12,8 @@
 //! Runs no program; talks to PostgreSQL (connecting through `pgconn`, so every
 //! URL form users have works) and writes the lock file only. Never prints.
 
+#![deny(missing_docs)]
+
 mod lock;
 
 pub use lock::{acquire, current_user, DeployLock, Holder, LockError, DEPLOY_LOCK_CLASS};

@@ -34,7 +34,16 @@ impl std::fmt::Display for Holder {
 pub enum LockError {
     /// Another deploy holds it; `holder` from its lock file when readable,
     /// `session` from pg_stat_activity.
-    Busy { env: String, holder: Option<Holder>, session: Option<String>, waited: Duration },
+    Busy {
+        /// The environment.
+        env: String,
+        /// The holder named in the lock file, if readable.
+        holder: Option<Holder>,
+        /// The holding database session, from `pg_stat_activity`.
+        session: Option<String>,
+        /// How long this run waited.
+        waited: Duration,
+    },
     /// The database did not answer.
     Database(String),
     /// The lock file could not be written.
