@@ -123,7 +123,9 @@ pub(crate) fn admit(s: &Statement<'_>, cx: &mut Context) -> Result<Action, Strin
                 Ok(Action::Skip(Skipped::LargeObjectsEnd))
             }
             "SELECT" if function_call(s).is_some_and(|f| LARGE_OBJECT_DATA.contains(&f)) => Ok(Action::Run),
-            _ => Err("is not large-object data, the only thing pg_dump writes between its `BEGIN;` and `COMMIT;`".into()),
+            _ => {
+                Err("is not large-object data, the only thing pg_dump writes between its `BEGIN;` and `COMMIT;`".into())
+            }
         };
     }
 
@@ -255,8 +257,20 @@ fn arguments<'a>(s: &Statement<'a>) -> Vec<Token<'a>> {
 fn is_clean_lo_unlink(s: &Statement<'_>) -> bool {
     let words: Vec<String> = s.tokens.iter().map(|t| t.text.to_ascii_lowercase()).collect();
     let expected = [
-        "select", "pg_catalog", ".", "lo_unlink", "(", "oid", ")", "from", "pg_catalog", ".",
-        "pg_largeobject_metadata", "where", "oid", "=",
+        "select",
+        "pg_catalog",
+        ".",
+        "lo_unlink",
+        "(",
+        "oid",
+        ")",
+        "from",
+        "pg_catalog",
+        ".",
+        "pg_largeobject_metadata",
+        "where",
+        "oid",
+        "=",
     ];
     words.len() == expected.len() + 1
         && words.iter().zip(expected).all(|(w, e)| w == e)
@@ -291,7 +305,8 @@ fn clean_alter(s: &Statement<'_>) -> bool {
     let has = |seq: &[&str]| text.windows(seq.len()).any(|w| w.iter().zip(seq).all(|(a, b)| a == b));
     let cascade = s.has_top_level("CASCADE");
     !cascade
-        && (s.starts_with(&["ALTER", "TABLE"]) && (has(&["DROP", "CONSTRAINT", "IF", "EXISTS"]) || text.ends_with(&["DROP".into(), "DEFAULT".into()]))
+        && (s.starts_with(&["ALTER", "TABLE"])
+            && (has(&["DROP", "CONSTRAINT", "IF", "EXISTS"]) || text.ends_with(&["DROP".into(), "DEFAULT".into()]))
             || s.starts_with(&["ALTER", "PUBLICATION"]) && has(&["DROP", "TABLE"]))
 }
 
@@ -333,7 +348,9 @@ fn alter(s: &Statement<'_>) -> Result<Action, String> {
         "DATABASE" | "ROLE" | "GROUP" | "TABLESPACE" | "SUBSCRIPTION" => {
             Err(format!("alters a {}, which a database dump never does", kind.to_ascii_lowercase()))
         }
-        "USER" if !s.get(2).is_some_and(|w| w.is("MAPPING")) => Err("alters a role, which a database dump never does".into()),
+        "USER" if !s.get(2).is_some_and(|w| w.is("MAPPING")) => {
+            Err("alters a role, which a database dump never does".into())
+        }
         k if OBJECTS.contains(&k) => Ok(Action::Run),
         _ => Err("alters something pg_dump never alters".into()),
     }

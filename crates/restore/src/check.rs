@@ -27,7 +27,8 @@ pub struct Checked {
 /// either: restoring it would delete them all.
 pub fn check(client: &PgClient, backup: &Verified) -> Result<Checked, RestoreError> {
     let path = backup.path.to_string();
-    let file = std::fs::File::open(&backup.path).map_err(|e| RestoreError::Read { path: path.clone(), detail: e.to_string() })?;
+    let file = std::fs::File::open(&backup.path)
+        .map_err(|e| RestoreError::Read { path: path.clone(), detail: e.to_string() })?;
     let mut reader = Reader::new(BufReader::with_capacity(1 << 20, file));
     match reader.read_all() {
         Ok(()) => {}

@@ -86,9 +86,10 @@ impl RestoreError {
     pub fn outcome(&self) -> Outcome {
         match self {
             RestoreError::Refused { .. } | RestoreError::SchemaOnly { .. } => Outcome::Refused,
-            RestoreError::Client(_) | RestoreError::Read { .. } | RestoreError::Connect { .. } | RestoreError::Stop(_) => {
-                Outcome::Unchanged
-            }
+            RestoreError::Client(_)
+            | RestoreError::Read { .. }
+            | RestoreError::Connect { .. }
+            | RestoreError::Stop(_) => Outcome::Unchanged,
             RestoreError::Failed { .. } | RestoreError::Interrupted => Outcome::RolledBack,
             RestoreError::Unknown { .. } => Outcome::Unknown,
             // The scratch database only: the restored database is untouched.
@@ -148,3 +149,27 @@ impl fmt::Display for RestoreError {
 }
 
 impl std::error::Error for RestoreError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_confirmed_outcome_says_unchanged() {
+        let unknown = RestoreError::Unknown {
+            path: "b.sql".into(),
+            cause: "line 3: connection closed".into(),
+            why: "the server cannot be asked (connection refused)".into(),
+        };
+        assert_eq!(unknown.outcome(), Outcome::Unknown);
+        let text = unknown.to_string();
+        assert!(text.contains("outcome of the restore of b.sql is unknown") && !text.contains("unchanged"), "{text}");
+        let failed = RestoreError::Failed { path: "b.sql".into(), cause: "line 3: boom".into() };
+        assert_eq!(failed.outcome(), Outcome::RolledBack);
+        assert!(failed.to_string().contains("the server confirmed"));
+        assert_eq!(RestoreError::Interrupted.outcome(), Outcome::RolledBack);
+        let refused = RestoreError::Refused { path: "b.sql".into(), reason: "x".into() };
+        assert_eq!(refused.outcome(), Outcome::Refused);
+        assert_eq!(RestoreError::Connect { detail: "x".into() }.outcome(), Outcome::Unchanged);
+    }
+}

@@ -84,7 +84,9 @@ pub(crate) struct Counts {
 enum Lex {
     Normal,
     /// `'…'`; `escapes` for `E'…'`, where a backslash escapes the next character.
-    Single { escapes: bool },
+    Single {
+        escapes: bool,
+    },
     /// `"…"`.
     Double,
     /// `$tag$…$tag$` (the tag with its dollars).
@@ -174,7 +176,11 @@ impl<R: BufRead> Reader<R> {
             self.bytes += n as u64;
             self.line += 1;
             let Ok(line) = std::str::from_utf8(&self.raw) else {
-                return Err(self.refuse(self.line, "", "is not UTF-8 text (restore only UTF8-encoded dumps: `pg_dump --encoding=UTF8`)"));
+                return Err(self.refuse(
+                    self.line,
+                    "",
+                    "is not UTF-8 text (restore only UTF8-encoded dumps: `pg_dump --encoding=UTF8`)",
+                ));
             };
             if !self.significant && self.lex == Lex::Normal && is_restrict(line) {
                 // pg_dump's own `\restrict KEY` / `\unrestrict KEY` (17.6, 16.10, 15.14 on): nothing to
@@ -252,7 +258,11 @@ impl<R: BufRead> Reader<R> {
             return Err(self.refuse(line, &excerpt, "is a statement without its closing `;` at the end of the file"));
         }
         if self.context.large_objects {
-            return Err(self.refuse(self.line, "", "ends inside pg_dump's large-object `BEGIN;` without its `COMMIT;`"));
+            return Err(self.refuse(
+                self.line,
+                "",
+                "ends inside pg_dump's large-object `BEGIN;` without its `COMMIT;`",
+            ));
         }
         Ok(Item::End)
     }
@@ -305,7 +315,8 @@ impl<R: BufRead> Reader<R> {
                     }
                     match b {
                         b'\'' => {
-                            let escapes = matches!(self.tok, Tok::Word(s) if s + 1 == i && matches!(bytes[s], b'E' | b'e'));
+                            let escapes =
+                                matches!(self.tok, Tok::Word(s) if s + 1 == i && matches!(bytes[s], b'E' | b'e'));
                             self.lex = Lex::Single { escapes };
                             self.tok = Tok::None;
                         }
@@ -440,7 +451,11 @@ impl<R: BufRead> Reader<R> {
             Ok(Action::Run) => Ok(Some(Item::Run { line, sql })),
             Ok(Action::Copy) => {
                 if !self.text.trim().is_empty() {
-                    return Err(self.refuse(line, &excerpt(&sql), "is followed by more text on its line, where its data should start"));
+                    return Err(self.refuse(
+                        line,
+                        &excerpt(&sql),
+                        "is followed by more text on its line, where its data should start",
+                    ));
                 }
                 self.text.clear();
                 self.copy = Some(line);
@@ -640,7 +655,10 @@ REFRESH MATERIALIZED VIEW public.mv;
         let copy = items.iter().position(|i| i.ends_with("FROM stdin;")).unwrap();
         assert_eq!(items[copy], "50: COPY public.customers (id, note) FROM stdin;");
         assert_eq!(items[copy + 1], "data \"1\\ta\\\\tb; COMMIT;\\n2\\t\\\\\\\\connect x\\n\"");
-        assert!(items.iter().any(|i| i.starts_with("43: CREATE FUNCTION public.g()") && i.ends_with("END;")), "{items:#?}");
+        assert!(
+            items.iter().any(|i| i.starts_with("43: CREATE FUNCTION public.g()") && i.ends_with("END;")),
+            "{items:#?}"
+        );
         assert!(items.iter().any(|i| i.starts_with("35: CREATE FUNCTION public.f()") && i.contains("COMMIT;")));
         assert!(items.last().unwrap().starts_with("71: REFRESH"), "{items:#?}");
     }
@@ -723,7 +741,11 @@ REFRESH MATERIALIZED VIEW public.mv;
             let text = r.to_string();
             assert!(text.contains(says), "{extra:?}: {text}");
             let lines = extra.lines().count() as u64;
-            assert!(r.line >= line && r.line < line + lines.max(1) + 1, "{extra:?}: line {} not {line}: {text}", r.line);
+            assert!(
+                r.line >= line && r.line < line + lines.max(1) + 1,
+                "{extra:?}: line {} not {line}: {text}",
+                r.line
+            );
         }
     }
 
@@ -747,7 +769,8 @@ REFRESH MATERIALIZED VIEW public.mv;
         let r = items(input).unwrap_err();
         assert!(r.to_string().contains("meta-command") || r.line == 4, "{r}");
         // `\.` with trailing text is data (the server rejects it); a CRLF `\.` ends it.
-        let (items_crlf, _) = items("COPY t (a) FROM stdin;\r\n1\r\n\\.\r\nSELECT pg_catalog.setval('s', 1, true);\n").unwrap();
+        let (items_crlf, _) =
+            items("COPY t (a) FROM stdin;\r\n1\r\n\\.\r\nSELECT pg_catalog.setval('s', 1, true);\n").unwrap();
         assert_eq!(items_crlf.len(), 3, "{items_crlf:?}");
         // Data to the end of the file without `\.` is refused.
         assert!(items("COPY t (a) FROM stdin;\n1\n2\n").unwrap_err().to_string().contains("without its closing"));

@@ -252,7 +252,9 @@ async fn steps(
                     if cancel.load(Ordering::Relaxed) {
                         return Err(Stop::Interrupted);
                     }
-                    guarded(db, cancel, sink.send(Cursor::new(chunk))).await.map_err(|e| stop(cancel, Some(line), e))?;
+                    guarded(db, cancel, sink.send(Cursor::new(chunk)))
+                        .await
+                        .map_err(|e| stop(cancel, Some(line), e))?;
                     on_progress(reader.bytes());
                 }
                 guarded(db, cancel, sink.as_mut().finish()).await.map_err(|e| stop(cancel, Some(line), e))?;
@@ -393,4 +395,3 @@ pub fn table_counts(client: &PgClient) -> Result<BTreeMap<String, u64>, RestoreE
         .filter_map(|(t, n)| Some((t.to_owned(), n.trim().parse().ok()?)))
         .collect())
 }
-

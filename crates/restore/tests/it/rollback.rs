@@ -21,7 +21,8 @@ fn an_error_in_the_middle_rolls_back_and_the_app_runs_again() {
     let text = std::fs::read_to_string(&backup.path).unwrap();
     let at = text.find("CREATE TABLE public.orders").unwrap();
     let broken = stack.backups().join("broken.sql");
-    std::fs::write(&broken, format!("{}GRANT SELECT ON public.no_such_table TO PUBLIC;\n{}", &text[..at], &text[at..])).unwrap();
+    std::fs::write(&broken, format!("{}GRANT SELECT ON public.no_such_table TO PUBLIC;\n{}", &text[..at], &text[at..]))
+        .unwrap();
     let verified = ::backup::verify(&broken).unwrap();
 
     let outage = restore::with_app_stopped(&stack.compose, Duration::from_secs(90), || {
