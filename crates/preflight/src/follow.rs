@@ -61,7 +61,6 @@ pub(crate) fn service(def: &ServiceDefinition, compose_files: &[Utf8PathBuf]) ->
     let mut w = Walker { findings: Vec::new(), mounts: Vec::new(), roots: Vec::new(), work: 0, gave_up: false };
     let mut runtime_env = Env::new();
     let mut workdir = "/".to_owned();
-    // (instruction, exec-form words or shell text)
     let mut cmd: Option<Instruction> = None;
     let mut entrypoint: Option<Instruction> = None;
     let mut dockerfile_label = String::new();
@@ -164,19 +163,24 @@ pub(crate) fn service(def: &ServiceDefinition, compose_files: &[Utf8PathBuf]) ->
             }
         }
     }
-    // Entrypoint folders the image's entrypoint runs at start.
+    // Entrypoint folders the image's entrypoint runs at start: a mount inside
+    // one (`COPY init/ /docker-entrypoint.d/`), or around one (`COPY . /`).
     for m in w.mounts.clone() {
-        if !ENTRYPOINT_DIRS.iter().any(|d| under(&m.container, d) || under(d, &m.container)) {
-            continue;
-        }
-        let files = if m.host.is_dir() { sorted_files(&m.host) } else { vec![m.host.clone()] };
-        for file in files {
-            let container = if m.host.is_dir() {
-                format!("{}/{}", m.container, file.file_name().unwrap_or_default())
+        for dir in ENTRYPOINT_DIRS {
+            let host = if under(&m.container, dir) {
+                m.host.clone()
+            } else if under(dir, &m.container) && m.container != *dir {
+                let rest = dir.strip_prefix(m.container.trim_end_matches('/')).unwrap_or(dir).trim_start_matches('/');
+                m.host.join(rest)
             } else {
-                m.container.clone()
+                continue;
             };
-            if ENTRYPOINT_DIRS.iter().any(|d| under(&container, d)) {
+            let files = if host.is_dir() {
+                sorted_files(&host)
+            } else {
+                vec![host].into_iter().filter(|h| h.is_file()).collect()
+            };
+            for file in files {
                 w.file(&file, &base.hop(m.origin.clone()));
             }
         }

@@ -207,6 +207,13 @@ fn refused_cases() -> Vec<Case> {
             "pg_restore --clean",
         ),
         (
+            "an entrypoint folder inside a context copied to /",
+            vec![("Dockerfile", "FROM nginx\nCOPY . /\n"), ("docker-entrypoint.d/20-x.sh", "dropdb app\n")],
+            build.clone(),
+            &["Dockerfile:2 COPY . /", "docker-entrypoint.d/20-x.sh:1"],
+            "dropdb",
+        ),
+        (
             "initdb SQL of an app service",
             vec![
                 ("Dockerfile", "FROM postgres\nCOPY reset.sql /docker-entrypoint-initdb.d/\n"),
