@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use backup::{PgClient, Verified};
 use futures_util::{pin_mut, SinkExt};
-use tokio_postgres::config::SslMode;
-use tokio_postgres::{Client, Config, NoTls};
+use pgconn::Params;
+use tokio_postgres::{Client, NoTls};
 
 use crate::reader::{Item, ReadError, Reader};
 use crate::RestoreError;
@@ -102,7 +102,7 @@ pub fn replay(
     let file = std::fs::File::open(&backup.path)
         .map_err(|e| RestoreError::Read { path: path.clone(), detail: e.to_string() })?;
     let app = format!("drydock restore {} {}", std::process::id(), REPLAYS.fetch_add(1, Ordering::Relaxed));
-    let config = config(client, &app)?;
+    let config = params(client)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -111,37 +111,19 @@ pub fn replay(
     runtime.block_on(run(&config, &app, &path, &mut reader, cancel, on_progress))
 }
 
-/// How the connection is made: to the client's driver address (the xtask's
-/// URL: `DATABASE_URL`, an SSH tunnel) with its role and password. To be
-/// replaced by the workspace's one connect function.
-fn config(client: &PgClient, app: &str) -> Result<Config, RestoreError> {
+/// Where the connection goes: the client's driver address (the xtask's URL:
+/// `DATABASE_URL`, an SSH tunnel) with its role and password, opened by
+/// [`pgconn`], the workspace's one connect function.
+fn params(client: &PgClient) -> Result<pgconn::Params, RestoreError> {
     let db = client.driver();
     let (host, port) = client.network_address()?;
-    let mut config = Config::new();
-    config
-        .host(&host)
-        .port(port)
-        .user(&db.user)
-        .dbname(&db.dbname)
-        .application_name(app)
-        .connect_timeout(Duration::from_secs(10));
-    if let Some(password) = db.password() {
-        config.password(password);
-    }
-    config.ssl_mode(match db.sslmode.as_deref() {
-        Some("disable") => SslMode::Disable,
-        Some("require" | "verify-ca" | "verify-full") => SslMode::Require,
-        _ => SslMode::Prefer,
-    });
-    Ok(config)
-}
-
-async fn connect(config: &Config) -> Result<Client, tokio_postgres::Error> {
-    let (client, connection) = config.connect(NoTls).await?;
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    Ok(client)
+    let mut params = pgconn::Params::default();
+    params.hosts = vec![host];
+    params.ports = vec![port];
+    params.user = Some(db.user.clone());
+    params.dbname = Some(db.dbname.clone());
+    params.set_password(db.password().map(str::to_owned));
+    Ok(params)
 }
 
 /// The restore's transaction, as the server knows it.
@@ -160,7 +142,7 @@ enum Stop {
 }
 
 async fn run(
-    config: &Config,
+    config: &Params,
     app: &str,
     path: &str,
     reader: &mut Reader<BufReader<std::fs::File>>,
@@ -170,7 +152,7 @@ async fn run(
     let start = Instant::now();
     // STEP 1: connect and begin. Nothing can change before the preamble.
     let connect_error = |e: tokio_postgres::Error| RestoreError::Connect { detail: describe(&e) };
-    let db = connect(config).await.map_err(connect_error)?;
+    let db = pgconn::connect_params(config, app).await.map_err(|e| RestoreError::Connect { detail: e.to_string() })?;
     db.batch_execute(SESSION).await.map_err(connect_error)?;
     let row = db
         .query_one("SELECT pg_catalog.txid_current()::text, pg_catalog.pg_backend_pid()", &[])
@@ -306,7 +288,7 @@ enum Asked {
 
 /// Rolls the transaction back on its own connection if it is alive (the
 /// server's answer confirms it), else asks the server from a new one.
-async fn roll_back(db: &Client, config: &Config, app: &str, session: &Session) -> Asked {
+async fn roll_back(db: &Client, config: &Params, app: &str, session: &Session) -> Asked {
     if !db.is_closed() {
         if let Ok(Ok(())) = tokio::time::timeout(Duration::from_secs(30), db.batch_execute("ROLLBACK")).await {
             return Asked::Aborted;
@@ -317,11 +299,11 @@ async fn roll_back(db: &Client, config: &Config, app: &str, session: &Session) -
 
 /// `txid_status` of the restore's transaction, from a new connection, once
 /// its session is gone (terminated after 10 s: it can then only roll back).
-async fn ask(config: &Config, app: &str, session: &Session) -> Asked {
+async fn ask(config: &Params, app: &str, session: &Session) -> Asked {
     let unknown = |e: tokio_postgres::Error| Asked::Unknown(format!("the server cannot be asked ({})", describe(&e)));
-    let db = match tokio::time::timeout(Duration::from_secs(15), connect(config)).await {
+    let db = match tokio::time::timeout(Duration::from_secs(15), pgconn::connect_params(config, app)).await {
         Ok(Ok(db)) => db,
-        Ok(Err(e)) => return unknown(e),
+        Ok(Err(e)) => return Asked::Unknown(format!("the server cannot be asked ({e})")),
         Err(_) => return Asked::Unknown("the server does not answer a new connection within 15 s".to_owned()),
     };
     let start = Instant::now();
