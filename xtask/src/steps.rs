@@ -279,8 +279,9 @@ pub(crate) fn roll_back_images(run: &mut Run) -> Result<()> {
         }
     }
     let apps = subset(run, &restarting)?;
-    run.compose.up(&apps, true)?;
-    let healthy = run.compose.wait_healthy(apps.names(), Duration::from_secs(run.env.health_timeout_secs));
+    let timeout = Duration::from_secs(run.env.health_timeout_secs);
+    let healthy = run.compose.up(&apps, true).and_then(|()| run.compose.wait_healthy(apps.names(), timeout));
+    // Whatever the outcome, the pulled references name the pulled images again.
     for (id, reference) in retag_after {
         run.compose.tag_image(&id, &reference)?;
     }

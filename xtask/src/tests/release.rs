@@ -208,3 +208,15 @@ fn any_environment_deploys_and_any_listed_pipeline_runs() {
     assert!(entries.iter().all(|e| e.ok && e.environment == "test" && e.pipeline == "deploy"));
     assert_eq!(backup_files(&stack).len(), 2);
 }
+
+#[test]
+fn a_no_op_deploy_restarts_nothing_on_compose_v1() {
+    // v1 hashes the configuration differently (its hash includes the image
+    // id): the decision must hold there too.
+    let stack = Stack::new("noopv1", Flavor::V1);
+    stack.up();
+    run_on(&ctx(), &stack, &DEPLOY, options()).expect("first deploy (v1)");
+    let before = app_identities(&stack);
+    run_on(&ctx(), &stack, &DEPLOY, options()).expect("no-op deploy (v1)");
+    assert_eq!(app_identities(&stack), before, "compose v1: an unchanged app service was restarted");
+}
