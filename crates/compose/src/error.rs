@@ -6,20 +6,46 @@ use std::fmt;
 #[derive(Debug, Clone)]
 pub enum ComposeError {
     /// Neither `docker compose` nor `docker-compose` runs.
-    NotInstalled { detail: String },
+    NotInstalled {
+        /// What was tried and how it failed.
+        detail: String,
+    },
     /// The Docker engine does not answer.
-    EngineUnreachable { docker_host: Option<String>, detail: String },
+    EngineUnreachable {
+        /// The environment's `docker-host`, if set.
+        docker_host: Option<String>,
+        /// The client's last line.
+        detail: String,
+    },
     /// A compose or docker command exited non-zero.
-    CommandFailed { command: String, detail: String },
+    CommandFailed {
+        /// The command, as shown to the operator (no secrets).
+        command: String,
+        /// The last lines of its stderr.
+        detail: String,
+    },
     /// drydock refused to build a command (it would touch the database or a volume).
-    Refused { reason: String },
+    Refused {
+        /// Why.
+        reason: String,
+    },
     /// Services did not become healthy: exited, unhealthy, or the wait timed out.
-    NotHealthy { report: String },
+    NotHealthy {
+        /// One line per container that is not ready, with its last log lines.
+        report: String,
+    },
     /// Output of docker could not be understood.
-    Unexpected { detail: String },
-    /// `compose pull` failed: nothing was stopped. `images` names each
-    /// service and image it was asked for.
-    PullFailed { images: Vec<String>, detail: String },
+    Unexpected {
+        /// What could not be parsed.
+        detail: String,
+    },
+    /// `compose pull` failed: nothing was stopped.
+    PullFailed {
+        /// Each service and the image it was asked to pull.
+        images: Vec<String>,
+        /// The pull's error.
+        detail: String,
+    },
 }
 
 impl fmt::Display for ComposeError {

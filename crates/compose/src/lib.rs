@@ -14,6 +14,8 @@
 //! again at run time); emits `down`, `rm`, `-v` or `--volumes` (every command
 //! passes an allow-list in [`program`]). Never prints: results are values.
 
+#![deny(missing_docs)]
+
 mod database;
 mod definition;
 mod error;

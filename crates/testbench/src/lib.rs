@@ -13,6 +13,8 @@
 //! networks, volumes and images labelled with its own unique project name, a
 //! registry's own images), never anything of another project.
 
+#![deny(missing_docs)]
+
 pub mod cluster;
 mod registry;
 pub mod remote;
