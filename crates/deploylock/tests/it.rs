@@ -13,8 +13,8 @@ fn prisma_url_takes_the_lock_and_a_second_is_busy() {
     let cluster = Cluster::shared();
     let db = cluster.database();
     let url = format!("{}?schema=public&connection_limit=5&pool_timeout=10&sslmode=prefer", db.url);
-    let dir = Utf8PathBuf::from_path_buf(std::env::temp_dir().join(format!("drydock-lock-{}", std::process::id())))
-        .unwrap();
+    let dir =
+        Utf8PathBuf::from_path_buf(std::env::temp_dir().join(format!("drydock-lock-{}", std::process::id()))).unwrap();
     std::fs::create_dir_all(&dir).unwrap();
     let env = format!("it{}", std::process::id());
     let held = deploylock::acquire(&url, &dir, &env, "test one", Duration::ZERO).unwrap();
