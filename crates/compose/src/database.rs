@@ -295,7 +295,10 @@ impl Compose {
             // nothing needs to be published on the remote host.
             Some(h) if h.starts_with("ssh://") => {
                 let ip = c.networks.values().next().ok_or_else(|| ComposeError::Unexpected {
-                    detail: format!("container {} has no network address on the remote engine: set DATABASE_URL", c.name),
+                    detail: format!(
+                        "container {} has no network address on the remote engine: set DATABASE_URL",
+                        c.name
+                    ),
                 })?;
                 ssh = Some(h.to_owned());
                 (ip.clone(), 5432)
