@@ -125,13 +125,14 @@ pub fn dump(
     let (size, sha256) = hash_file(&mut file, &partial.path)?;
     on_progress(size);
     file.sync_all().map_err(|e| BackupError::io("fsync", &partial.path, e))?;
-    drop(file);
     check_complete(&partial.path).map_err(|e| BackupError::Incomplete { reason: e.to_string() })?;
 
     // STEP 3: the final name (never replacing a file), the sidecar, the folder synced.
     let path = publish(dir, env, &partial.path)?;
     let _ = std::fs::remove_file(&partial.path);
     partial.armed = false;
+    // Closed (and unlocked) only now: a concurrent run never takes it for a dead one's.
+    drop(file);
     let sidecar = write_sidecar(&path, &sha256).inspect_err(|_| {
         let _ = std::fs::remove_file(&path);
     })?;
@@ -140,7 +141,11 @@ pub fn dump(
 }
 
 /// Creates `.backup_<env>_<ts>.sql.partial` exclusively, for a second whose
-/// final name is free; waits for the next second when it is taken.
+/// final name is free; waits for the next second when it is taken. The file
+/// is locked (`flock`) for as long as a writer has it open: drydock, and
+/// pg_dump's `docker exec`, which shares the open file and outlives a
+/// SIGKILLed drydock. Then removes the partial files of dead runs (see
+/// [`remove_dead_partials`]).
 fn claim_partial(dir: &Utf8Path, env: &str) -> Result<(Partial, File), BackupError> {
     loop {
         let now = OffsetDateTime::now_utc();
@@ -148,12 +153,35 @@ fn claim_partial(dir: &Utf8Path, env: &str) -> Result<(Partial, File), BackupErr
         let partial = dir.join(format!(".{name}.partial"));
         if !dir.join(&name).exists() {
             match OpenOptions::new().read(true).write(true).create_new(true).mode(0o600).open(&partial) {
-                Ok(file) => return Ok((Partial { path: partial, armed: true }, file)),
+                Ok(file) => {
+                    file.try_lock().map_err(|e| BackupError::io("lock", &partial, std::io::Error::other(e)))?;
+                    remove_dead_partials(dir, env, &partial);
+                    return Ok((Partial { path: partial, armed: true }, file));
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(BackupError::io("create", &partial, e)),
             }
         }
         wait_next_second(now);
+    }
+}
+
+/// Removes `.backup_<env>_*.sql.partial` files (other than `ours`) that no
+/// process holds locked: what a SIGKILLed or crashed run left. A partial file
+/// still being written (its pg_dump alive) is locked and stays.
+fn remove_dead_partials(dir: &Utf8Path, env: &str, ours: &Utf8Path) {
+    let prefix = format!(".backup_{env}_");
+    let Ok(entries) = dir.read_dir_utf8() else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name();
+        if path == ours || !name.starts_with(&prefix) || !name.ends_with(".sql.partial") {
+            continue;
+        }
+        let Ok(file) = OpenOptions::new().read(true).open(path) else { continue };
+        if file.try_lock().is_ok() {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 
@@ -222,4 +250,40 @@ fn sync_dir(dir: &Utf8Path) -> Result<(), BackupError> {
 fn last_lines(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A dead run's partial file goes when the next backup claims its own; one
+    /// still locked by a live writer (pg_dump outliving a killed drydock) stays.
+    #[test]
+    fn dead_partials_are_removed_live_ones_kept() {
+        let dir = Utf8PathBuf::from_path_buf(std::env::temp_dir())
+            .unwrap()
+            .join(format!("drydock-partials-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let dead = dir.join(".backup_prod_20260101_000000.sql.partial");
+        let live = dir.join(".backup_prod_20260101_000001.sql.partial");
+        let other_env = dir.join(".backup_dev_20260101_000000.sql.partial");
+        let stranger = dir.join("notes.partial");
+        for f in [&dead, &live, &other_env, &stranger] {
+            std::fs::write(f, "x").unwrap();
+        }
+        let writer = File::open(&live).unwrap();
+        writer.try_lock().unwrap();
+        let (mut ours, file) = claim_partial(&dir, "prod").unwrap();
+        assert!(!dead.exists(), "the dead run's partial file survived");
+        assert!(live.exists() && other_env.exists() && stranger.exists());
+        // Ours is locked while open: a concurrent run leaves it alone.
+        remove_dead_partials(&dir, "prod", &dir.join("unrelated"));
+        assert!(ours.path.exists() && live.exists());
+        drop(file);
+        ours.armed = true;
+        drop(ours);
+        drop(writer);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
