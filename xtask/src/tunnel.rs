@@ -9,7 +9,9 @@
 //! exits (success, error, panic, signal, even SIGKILL) the kernel closes the
 //! pipe, the remote command ends and ssh exits. ssh runs in its own process
 //! group, so a Ctrl-C meant for drydock's graceful stop does not cut the
-//! connection drydock needs to finish (a rollback, an outcome check).
+//! connection drydock needs to finish (a rollback, an outcome check). It never
+//! shares a `ControlMaster` connection: a persisting master would keep the
+//! forward open after drydock exits.
 
 use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
@@ -69,7 +71,10 @@ pub(crate) fn forward(docker_host: &str, target_host: &str, target_port: u16) ->
     // A free port now; ExitOnForwardFailure turns a lost race into a clear error.
     let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port();
     let mut cmd = Command::new("ssh");
+    // A connection of its own (never a shared ControlMaster): a persisting
+    // master would keep the forward open after drydock exits.
     cmd.args(["-T", "-o", "ExitOnForwardFailure=yes", "-o", "BatchMode=yes", "-o", "ServerAliveInterval=15"])
+        .args(["-o", "ControlMaster=no", "-o", "ControlPath=none"])
         .arg("-L")
         .arg(format!("127.0.0.1:{port}:{target_host}:{target_port}"));
     if let Some(p) = dest.port {
