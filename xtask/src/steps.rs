@@ -79,12 +79,14 @@ pub(crate) const MIGRATE: Step = Step {
 pub(crate) const UNLOCK: Step = Step { name: "unlock", about: "release the deploy lock", alone: "-", run: unlock };
 
 fn preflight(run: &mut Run) -> Result<String> {
-    let findings = crate::check::findings(run.ctx, &run.env, &run.compose, run.options.allow_destructive)?;
+    // The read-only first step: whatever stops it, nothing was changed (exit 2).
+    let findings = crate::check::findings(run.ctx, &run.env, &run.compose, run.options.allow_destructive)
+        .map_err(crate::exit::refused)?;
     if findings.is_empty() {
         return Ok("no findings".to_owned());
     }
     let list: Vec<String> = findings.iter().map(|f| format!("  - {f}")).collect();
-    bail!("{} finding(s), nothing was changed:\n{}", findings.len(), list.join("\n"))
+    Err(crate::exit::refused(eyre!("{} finding(s), nothing was changed:\n{}", findings.len(), list.join("\n"))))
 }
 
 fn build(run: &mut Run) -> Result<String> {
@@ -150,6 +152,8 @@ fn lock(run: &mut Run) -> Result<String> {
             Err(deploylock::LockError::Database(_)) if std::time::Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(500));
             }
+            // Another deploy holds it: refused, this run changed nothing (exit 2).
+            Err(busy @ deploylock::LockError::Busy { .. }) => return Err(crate::exit::refused(busy.into())),
             other => break other?,
         }
     };

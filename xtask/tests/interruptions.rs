@@ -5,9 +5,9 @@
 //! - `backup_interrupted_at_seeded_points`: no final-named backup is
 //!   incomplete, the data is unchanged, the rerun succeeds, and the children
 //!   a SIGKILL orphaned (`docker exec pg_dump`) end on their own.
-//! - `no_partial_survives_a_rerun_after_sigkill` (ignored until crates/backup
-//!   removes the partial files of dead runs): today a SIGKILLed backup leaves
-//!   its `.backup_<env>_<ts>.sql.partial`, and no rerun removes it.
+//! - `no_partial_survives_a_rerun_after_sigkill`: the `.partial` file a
+//!   SIGKILLed backup leaves is removed by the next backup once no process
+//!   writes it (crates/backup locks it while a writer holds it; 2efcf4c).
 
 mod common;
 
@@ -121,7 +121,6 @@ fn backup_interrupted_at_seeded_points() {
 }
 
 #[test]
-#[ignore = "crates/backup does not yet remove the partial file of a SIGKILLed run (issue 10)"]
 fn no_partial_survives_a_rerun_after_sigkill() {
     let stack = Stack::with_demo_copy("intr-partial", Flavor::V2, |_| {});
     let root = workspace(&stack);
