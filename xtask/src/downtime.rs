@@ -6,8 +6,8 @@
 //! drydock ≤ 0.25 × naive), and the downtime of a no-op deploy (nothing
 //! changed, so nothing restarts: 0 s). A benchmark, not a test: it asserts nothing.
 //!
-//! It runs under its own compose project, `drydock-bench`, which it leaves
-//! running for a rerun; remove it by hand when done.
+//! It runs on a demo stack under a unique compose project of its own
+//! (`testbench::Stack`), removed with its volume when the benchmark ends.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -29,14 +29,21 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
-    let env = bench_environment(ctx)?;
-    let compose = ctx.compose(&env)?;
+    for (name, value) in crate::test::provision(ctx)? {
+        // Single-threaded here: nothing else reads the environment yet.
+        std::env::set_var(name, value);
+    }
+    // A demo stack under a unique project, removed with its volume on drop:
+    // the benchmark cleans up what it created, and never touches a real stack.
+    let stack = testbench::Stack::new("bench-deploy", compose::Flavor::V2);
+    let env = stack.env.clone();
+    let compose = stack.compose.clone();
     let apps = env.app_services.clone();
     let timeout = Duration::from_secs(env.health_timeout_secs);
     // Compose reads the build arguments from the environment; set before any thread starts.
     std::env::set_var("API_BUILD_SECONDS", args.build_seconds.to_string());
 
-    ctx.ui.line(ctx.ui.bold("bench-deploy: preparing the demo stack (project drydock-bench)"));
+    ctx.ui.line(ctx.ui.bold(&format!("bench-deploy: preparing the demo stack (project {})", stack.project)));
     std::env::set_var("API_BUILD_ID", format!("warmup-{}", std::process::id()));
     pipeline::run(&DEPLOY, Run::new(ctx, env.clone(), compose.clone(), DEPLOY.name, Options::default()))
         .wrap_err("the warm-up deploy failed")?;
@@ -74,7 +81,8 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
     );
     let verdict = if ratio <= 0.25 { ctx.ui.green("meets") } else { ctx.ui.red("misses") };
     ctx.ui.line(format!("ratio drydock/naive = {ratio:.3} ({verdict} the target of at most 0.25)"));
-    ctx.ui.line("the stack keeps running under project drydock-bench; remove it by hand when done");
+    ctx.ui.line(format!("removing the bench stack {} (its containers, network and volume)", stack.project));
+    drop(stack);
     Ok(())
 }
 
@@ -113,16 +121,6 @@ fn measure(compose: &Compose, env: &Environment, work: impl FnOnce() -> Result<(
 /// Every app service has a running, healthy container.
 fn serving(compose: &Compose, env: &Environment) -> bool {
     env.app_services.names().iter().all(|s| compose.containers(s).is_ok_and(|cs| cs.iter().any(|c| c.is_ready())))
-}
-
-/// The `prod` environment of Cargo.toml (the demo stack), under its own
-/// project and backups folder so the benchmark never touches a real stack.
-fn bench_environment(ctx: &Ctx) -> Result<Environment> {
-    let mut env = ctx.env("prod")?;
-    env.name = "bench".to_owned();
-    env.project_name = Some("drydock-bench".to_owned());
-    env.backups = ctx.root.join("target/bench-backups");
-    Ok(env)
 }
 
 fn unique() -> String {
