@@ -87,6 +87,12 @@ fn every_task_is_in_the_readme() {
     }
 }
 
+/// clap's own consistency checks of the command line (cargo-release does the same).
+#[test]
+fn the_command_line_is_consistent() {
+    crate::Cli::command().debug_assert();
+}
+
 #[test]
 fn backups_never_enter_git() {
     let gitignore = std::fs::read_to_string(crate::context::workspace_root().join(".gitignore")).unwrap();
