@@ -9,7 +9,7 @@ use config::{Environment, PgDumpLocation};
 use eyre::{bail, Context, Result};
 
 use crate::interrupt::Interruptible;
-use crate::ui::{human_bytes, human_duration};
+use crate::ui::{human_bytes, human_duration, Progress};
 use crate::Ctx;
 
 #[derive(clap::Args)]
@@ -57,37 +57,31 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
         return verify(ctx, verify_args);
     }
     let env = ctx.env(&args.env)?;
-    take_verified(ctx, &env)?;
+    let progress = ctx.ui.progress(&format!("backing up {}", env.name));
+    let taken = take_verified(ctx, &env, &progress);
+    progress.finish();
+    taken?;
     if let Some(keep) = args.keep.or(env.keep_backups) {
         prune(ctx, &env, keep)?;
     }
     Ok(())
 }
 
-/// Takes a verified backup of `env` and returns its path; used by migrate,
-/// restore and deploy before they mutate data. Prints path, size, duration
-/// and throughput.
-pub(crate) fn take_verified(ctx: &Ctx, env: &Environment) -> Result<Utf8PathBuf> {
+/// Takes a verified backup of `env` and returns its path; the BACKUP step
+/// of every pipeline and `cargo xtask backup` call it. Reports bytes to
+/// `progress`; prints path, size, duration and throughput.
+pub(crate) fn take_verified(ctx: &Ctx, env: &Environment, progress: &Progress) -> Result<Utf8PathBuf> {
     let compose = ctx.compose(env)?;
     let client = pg_client(ctx, env, &compose)?;
     let dir = ctx.backups_dir_of(env)?;
     let guard = Interruptible::enter()?;
     let ui = ctx.ui;
     if !ui.tty {
-        ui.line(format!("backing up {} with {} into {dir} ...", env.name, client.describe("pg_dump")));
+        progress.line(format!("backing up {} with {} into {dir} ...", env.name, client.describe("pg_dump")));
     }
-    let bar = ui.bytes_bar(None, &format!("backing up {}", env.name));
-    let mut next_line = PLAIN_PROGRESS_STEP;
-    let result = backup::dump(&client, &dir, &env.name, guard.flag(), &mut |written| {
-        bar.set_position(written);
-        if !ui.tty && written >= next_line {
-            ui.line(format!("  {} written", human_bytes(written)));
-            next_line += PLAIN_PROGRESS_STEP;
-        }
-    });
-    bar.finish_and_clear();
+    let result = backup::dump(&client, &dir, &env.name, guard.flag(), &mut |written| progress.bytes(written, None));
     let backup = result.wrap_err_with(|| format!("the backup of {} failed", env.name))?;
-    ui.line(format!(
+    progress.line(format!(
         "{} {} ({}, {}, {}/s)",
         ui.green("backup:"),
         backup.path,
@@ -188,9 +182,6 @@ fn target_identity(url: &str) -> Result<Identity> {
     })
 }
 
-/// A plain progress line every this many bytes when stdout is not a terminal.
-const PLAIN_PROGRESS_STEP: u64 = 256 << 20;
-
 /// How pg_dump and psql reach `env`'s database: inside the database
 /// container (default), or the host's programs over the URL (`pg-dump = "host"`).
 pub(crate) fn pg_client(ctx: &Ctx, env: &Environment, compose: &compose::Compose) -> Result<PgClient> {
@@ -230,9 +221,9 @@ fn verify(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
     let compose = ctx.compose(&env)?;
     let client = pg_client(ctx, &env, &compose)?;
     let guard = Interruptible::enter()?;
-    let spinner = ui.spinner(&format!("restoring into a scratch database on {}'s server", env.name));
+    let progress = ui.progress(&format!("restoring into a scratch database on {}'s server", env.name));
     let test = restore::restore_test(&client, &verified, guard.flag());
-    spinner.finish_and_clear();
+    progress.finish();
     let test = test.wrap_err("the restore test failed")?;
     let rows: Vec<Vec<String>> = test
         .tables

@@ -1,6 +1,6 @@
 //! `cargo xtask deploy ENV` (and the seed's `deploy-prod` / `deploy-dev`):
 //! the deploy pipeline; `cargo xtask run PIPELINE ENV`: any pipeline (see
-//! `pipeline.rs` for the steps and the runner).
+//! `pipeline.rs` for the steps and the runner); `migrate ENV`, the migrate pipeline.
 
 use std::time::Duration;
 
@@ -59,6 +59,12 @@ pub(crate) fn run_pipeline(ctx: &Ctx, args: RunArgs) -> Result<()> {
     pipeline::run_named(ctx, &args.pipeline, &args.env, args.args.options())
 }
 
+/// `cargo xtask migrate ENV`: the migrate pipeline through the one runner.
+pub(crate) fn migrate_env(ctx: &Ctx, env: &str, flags: crate::migrate::Flags) -> Result<()> {
+    let options = Options { dry_run: flags.dry_run, migrate: flags, ..Options::default() };
+    pipeline::run_named(ctx, pipeline::MIGRATE.name, env, options)
+}
+
 impl Args {
     fn options(&self) -> Options {
         Options {
@@ -66,6 +72,7 @@ impl Args {
             allow_destructive: self.allow_destructive,
             lock_wait: Duration::from_secs(self.lock_wait),
             restart_all: self.restart_all,
+            migrate: Default::default(),
         }
     }
 }

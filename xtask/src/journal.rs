@@ -9,7 +9,6 @@ use camino::Utf8Path;
 use eyre::{Result, WrapErr};
 use serde::{Deserialize, Serialize};
 
-use crate::pipeline::Run;
 use crate::ui::human_duration;
 use crate::Ctx;
 
@@ -52,19 +51,28 @@ pub(crate) struct Entry {
 }
 
 impl Entry {
-    pub(crate) fn new(run: &Run, steps: &[StepRecord], took: Duration, error: Option<String>) -> Entry {
+    /// The line of one run of `pipeline` on `environment` in the workspace at `root`.
+    pub(crate) fn new(
+        root: &Utf8Path,
+        environment: &str,
+        pipeline: &str,
+        steps: &[StepRecord],
+        took: Duration,
+        backup: Option<&Utf8Path>,
+        error: Option<String>,
+    ) -> Entry {
         Entry {
             time: time::OffsetDateTime::now_utc()
                 .format(&time::format_description::well_known::Rfc3339)
                 .unwrap_or_default(),
             user: deploylock::current_user(),
-            commit: git_commit(&run.ctx.root),
-            environment: run.env.name.clone(),
-            pipeline: run.pipeline.to_owned(),
+            commit: git_commit(root),
+            environment: environment.to_owned(),
+            pipeline: pipeline.to_owned(),
             ok: error.is_none(),
             seconds: took.as_secs_f64(),
             steps: steps.to_vec(),
-            backup: run.backup.as_ref().map(|p| p.to_string()),
+            backup: backup.map(|p| p.to_string()),
             error: error.map(|e| compose::redact_url(&e)),
         }
     }

@@ -99,7 +99,10 @@ fn main() -> std::process::ExitCode {
             Task::Backup(args) => backup::run(&ctx, args),
             Task::Backups(args) => backup::list(&ctx, args),
             Task::Restore(args) => restore::run(&ctx, args),
-            Task::Migrate(args) => migrate::run(&ctx, args),
+            Task::Migrate(args) => match args.parsed() {
+                migrate::Parsed::Env(env, flags) => deploy::migrate_env(&ctx, &env, flags),
+                migrate::Parsed::Subcommand(args) => migrate::run(&ctx, args),
+            },
             Task::Demo(args) => demo::run(&ctx, args),
             Task::Test(args) => test::run(&ctx, args),
         }),

@@ -4,13 +4,12 @@ use std::time::{Duration, Instant};
 
 use config::Environment;
 use eyre::{Context, Result};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use migrate::{Event, Mode, Options, Problem, Resolution};
 use tokio::runtime::Runtime;
 use tokio_postgres::Client;
 
 use crate::exit::Exit;
-use crate::ui::human_duration;
+use crate::ui::{human_duration, Progress};
 use crate::Ctx;
 
 /// `migrate ENV [flags]` applies pending migrations; the subcommands inspect and repair.
@@ -27,7 +26,7 @@ pub(crate) struct Args {
 }
 
 /// How `migrate ENV` deploys.
-#[derive(clap::Args, Clone, Copy, Default)]
+#[derive(clap::Args, Clone, Copy, Debug, Default)]
 pub(crate) struct Flags {
     /// Print the plan (pending migrations, tx/no-tx, lint findings) and change nothing.
     #[arg(long)]
@@ -92,23 +91,64 @@ pub(crate) enum Backup {
     Skip,
 }
 
+/// What `cargo xtask migrate` was asked: `migrate ENV` is a pipeline (run by
+/// `deploy.rs` through the one runner); the subcommands run here.
+pub(crate) enum Parsed {
+    /// `migrate ENV [flags]`.
+    Env(String, Flags),
+    /// `migrate status|new|resolve|baseline`.
+    Subcommand(Args),
+}
+
+impl Args {
+    /// Splits `migrate ENV` from the subcommands.
+    pub(crate) fn parsed(self) -> Parsed {
+        match (&self.command, &self.env) {
+            (None, Some(env)) => Parsed::Env(env.clone(), self.flags),
+            _ => Parsed::Subcommand(self),
+        }
+    }
+}
+
+/// The subcommands of `cargo xtask migrate`.
 pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
     match args.command {
         Some(Command::Status { env }) => status(ctx, &ctx.env(&env)?),
         Some(Command::New { name }) => new(ctx, &name),
         Some(Command::Resolve(r)) => resolve(ctx, r),
         Some(Command::Baseline { env }) => baseline(ctx, &ctx.env(&env)?),
-        None => {
-            let env = ctx.env(args.env.as_deref().unwrap_or_default())?;
-            let backup = if args.flags.skip_backup { Backup::Skip } else { Backup::Take };
-            deploy(ctx, &env, args.flags, backup).map(|_| ())
-        }
+        None => Err(crate::exit::refused(eyre::eyre!("name an environment: `cargo xtask migrate ENV`"))),
+    }
+}
+
+/// The plan of `env`'s pending migrations, read without the lock and without
+/// changing anything; a refusal (drift, failed migration...) is an error.
+pub(crate) fn plan_of(ctx: &Ctx, env: &Environment, flags: Flags) -> Result<migrate::Plan> {
+    let local = migrate::load_dir(&env.migrations).map_err(|e| marked(e, env))?;
+    let rt = runtime()?;
+    let client = connect(ctx, env, &rt)?;
+    let history = rt.block_on(migrate::read_history(&client, local)).map_err(|e| marked(e, env))?;
+    migrate::plan(&history, &options_of(flags)).map_err(|e| marked(e, env))
+}
+
+fn options_of(flags: Flags) -> Options {
+    Options {
+        allow_drift: flags.allow_drift,
+        allow_missing: flags.allow_missing,
+        allow_out_of_order: flags.allow_out_of_order,
     }
 }
 
 /// Applies the pending migrations of `env`, `prisma migrate deploy` made safer;
-/// returns what it applied. Deploy pipelines call this.
-pub(crate) fn deploy(ctx: &Ctx, env: &Environment, flags: Flags, backup: Backup) -> Result<Vec<migrate::Applied>> {
+/// returns what it applied. The migrate step of every pipeline calls this;
+/// it reports to `progress` and prints nothing itself.
+pub(crate) fn deploy(
+    ctx: &Ctx,
+    env: &Environment,
+    flags: Flags,
+    backup: Backup,
+    progress: &Progress,
+) -> Result<Vec<migrate::Applied>> {
     let ui = &ctx.ui;
     let started = Instant::now();
     // STEP 1: the folder and its lock file, before connecting.
@@ -119,27 +159,12 @@ pub(crate) fn deploy(ctx: &Ctx, env: &Environment, flags: Flags, backup: Backup)
     let settings =
         migrate::Settings { lock_timeout: env.lock_timeout.clone(), statement_timeout: env.statement_timeout.clone() };
     rt.block_on(migrate::configure(&client, &settings)).map_err(|e| marked(e, env))?;
-    take_lock(ctx, env, &rt, &client)?;
+    take_lock(env, &rt, &client, progress)?;
     // STEP 3: validate everything before the first change.
     let history = rt.block_on(migrate::read_history(&client, local)).map_err(|e| marked(e, env))?;
-    let options = Options {
-        allow_drift: flags.allow_drift,
-        allow_missing: flags.allow_missing,
-        allow_out_of_order: flags.allow_out_of_order,
-    };
-    let plan = migrate::plan(&history, &options).map_err(|e| marked(e, env))?;
-    for accepted in &plan.accepted {
-        ui.warn(format!("accepted: {}", for_env(accepted, env)));
-    }
+    let plan = migrate::plan(&history, &options_of(flags)).map_err(|e| marked(e, env))?;
     if plan.pending.is_empty() {
         rt.block_on(migrate::unlock(&client))?;
-        ui.line(format!("{}: no pending migrations, {} is up to date", ui.green("ok"), env.name));
-        return Ok(Vec::new());
-    }
-    print_plan(ctx, &plan);
-    if flags.dry_run {
-        rt.block_on(migrate::unlock(&client))?;
-        ui.line(format!("dry run: {} pending, nothing executed", plan.pending.len()));
         return Ok(Vec::new());
     }
     // STEP 4: the pre-migration backup, while holding the lock.
@@ -147,24 +172,25 @@ pub(crate) fn deploy(ctx: &Ctx, env: &Environment, flags: Flags, backup: Backup)
         Backup::Take => {
             // Under DATABASE_URL the target may not be the database pg_dump reads.
             crate::backup::ensure_backup_covers_target(ctx, env)?;
-            let path = crate::backup::take_verified(ctx, env).wrap_err(
+            crate::backup::take_verified(ctx, env, progress).wrap_err(
                 "the pre-migration backup failed, nothing was migrated: fix the backup, or pass --skip-backup",
             )?;
-            ui.line(format!("backup: {path}"));
         }
         Backup::AlreadyTaken => {}
-        Backup::Skip => ui.warn("--skip-backup: migrating without a pre-migration backup"),
+        Backup::Skip => {
+            progress.line(format!("{} --skip-backup: migrating without a pre-migration backup", ui.yellow("warning:")))
+        }
     }
     // STEP 5: apply, one line per migration.
-    let bar = progress_bar(ctx, plan.pending.len());
+    let total = plan.pending.len();
+    let mut done = 0;
     let result = rt.block_on(migrate::apply(&client, &plan, |event| match event {
-        Event::Started { pending, .. } => bar.set_message(pending.migration.name.clone()),
+        Event::Started { pending, .. } => progress.message(&format!("{}/{total} {}", done + 1, pending.migration.name)),
         Event::Applied(a) => {
-            bar.inc(1);
-            bar.suspend(|| ui.line(format!("  applied {}  {}  {}", a.name, a.mode, human_duration(a.duration))));
+            done += 1;
+            progress.line(format!("  applied {}  {}  {}", a.name, a.mode, human_duration(a.duration)));
         }
     }));
-    bar.finish_and_clear();
     let applied = result.map_err(|e| marked(e, env))?;
     rt.block_on(migrate::unlock(&client))?;
     // STEP 6: summary.
@@ -172,7 +198,7 @@ pub(crate) fn deploy(ctx: &Ctx, env: &Environment, flags: Flags, backup: Backup)
         Mode::Transaction => (t + 1, n),
         Mode::NoTransaction => (t, n + 1),
     });
-    ui.line(format!(
+    progress.line(format!(
         "{}: applied {} migrations to {} ({tx} tx, {no_tx} no-tx) in {}",
         ui.green("ok"),
         applied.len(),
@@ -241,7 +267,7 @@ fn resolve(ctx: &Ctx, args: ResolveArgs) -> Result<()> {
     let local = migrate::load_dir(&env.migrations).map_err(|e| marked(e, &env))?;
     let rt = runtime()?;
     let client = connect(ctx, &env, &rt)?;
-    take_lock(ctx, &env, &rt, &client)?;
+    take_lock(&env, &rt, &client, &Progress::hidden(ctx.ui))?;
     let history = rt.block_on(migrate::read_history(&client, local)).map_err(|e| marked(e, &env))?;
     rt.block_on(migrate::resolve(&client, &history, &name, resolution)).map_err(|e| marked(e, &env))?;
     rt.block_on(migrate::unlock(&client))?;
@@ -262,13 +288,16 @@ fn baseline(ctx: &Ctx, env: &Environment) -> Result<()> {
     let compose = ctx.compose(env)?;
     let url = ctx.database_url(&compose)?;
     let client = rt.block_on(migrate::connect(&url)).map_err(|e| marked(e, env))?;
-    take_lock(ctx, env, &rt, &client)?;
+    take_lock(env, &rt, &client, &Progress::hidden(ctx.ui))?;
     let history = rt.block_on(migrate::read_history(&client, local)).map_err(|e| marked(e, env))?;
     // STEP 2: a verified backup, unless the baseline refuses before any change anyway.
     if history.rows.is_empty() && !history.local.is_empty() {
         crate::backup::ensure_backup_covers_target(ctx, env)?;
-        let path = crate::backup::take_verified(ctx, env)
-            .wrap_err("the backup before the baseline failed, nothing was changed: fix the backup and run again")?;
+        let progress = ui.progress(&format!("backing up {}", env.name));
+        let path = crate::backup::take_verified(ctx, env, &progress);
+        progress.finish();
+        let path =
+            path.wrap_err("the backup before the baseline failed, nothing was changed: fix the backup and run again")?;
         ui.line(format!("backup: {path}"));
     }
     // STEP 3: scratch database, comparison, and the ledger rows only if equal.
@@ -304,12 +333,16 @@ fn baseline(ctx: &Ctx, env: &Environment) -> Result<()> {
 
 /// Number of pending migrations of `env` (for `status`).
 pub(crate) fn pending_count(ctx: &Ctx, env: &Environment, compose: &compose::Compose) -> Result<usize> {
+    Ok(migrate::status(&history(ctx, env, compose)?).pending.len())
+}
+
+/// The ledger and the local migrations, read without changing anything.
+pub(crate) fn history(ctx: &Ctx, env: &Environment, compose: &compose::Compose) -> Result<migrate::History> {
     let local = migrate::load_dir(&env.migrations)?;
-    let url = ctx.database_url(compose)?;
+    let url = ctx.database_url(compose).wrap_err("the database is not reachable")?;
     let rt = runtime()?;
     let client = rt.block_on(migrate::connect(&url))?;
-    let history = rt.block_on(migrate::read_history(&client, local))?;
-    Ok(migrate::status(&history).pending.len())
+    Ok(rt.block_on(migrate::read_history(&client, local))?)
 }
 
 fn runtime() -> Result<Runtime> {
@@ -323,7 +356,7 @@ fn connect(ctx: &Ctx, env: &Environment, rt: &Runtime) -> Result<Client> {
 }
 
 /// Takes the advisory lock, saying who holds it while waiting.
-fn take_lock(ctx: &Ctx, env: &Environment, rt: &Runtime, client: &Client) -> Result<()> {
+fn take_lock(env: &Environment, rt: &Runtime, client: &Client, progress: &Progress) -> Result<()> {
     let mut last: Option<(i32, Instant)> = None;
     let wait = Duration::from_secs(env.migrate_lock_wait_secs);
     rt.block_on(migrate::lock(client, wait, |holder, waited| {
@@ -333,7 +366,7 @@ fn take_lock(ctx: &Ctx, env: &Environment, rt: &Runtime, client: &Client) -> Res
         }
         last = Some((pid, Instant::now()));
         let who = holder.map_or_else(|| "another session".to_owned(), |h| h.to_string());
-        ctx.ui.line(format!(
+        progress.line(format!(
             "waiting for the migration lock held by {who} ({} s of {} s)",
             waited.as_secs(),
             wait.as_secs()
@@ -343,9 +376,15 @@ fn take_lock(ctx: &Ctx, env: &Environment, rt: &Runtime, client: &Client) -> Res
     Ok(())
 }
 
-fn print_plan(ctx: &Ctx, plan: &migrate::Plan) {
+/// The plan as lines: accepted problems, the pending migrations' table, destructive findings.
+pub(crate) fn plan_table(ctx: &Ctx, env: &Environment, plan: &migrate::Plan) -> Vec<String> {
     let ui = &ctx.ui;
-    ui.line(ui.bold(&format!("{} pending migrations:", plan.pending.len())));
+    let mut lines: Vec<String> =
+        plan.accepted.iter().map(|a| format!("{} accepted: {}", ui.yellow("warning:"), for_env(a, env))).collect();
+    if plan.pending.is_empty() {
+        return lines;
+    }
+    lines.push(ui.bold(&format!("{} pending migrations:", plan.pending.len())));
     let rows: Vec<Vec<String>> = plan
         .pending
         .iter()
@@ -358,24 +397,11 @@ fn print_plan(ctx: &Ctx, plan: &migrate::Plan) {
             vec![p.migration.name.clone(), p.mode.to_string(), p.reason.clone(), findings]
         })
         .collect();
-    ui.table(&["MIGRATION", "MODE", "WHY", "DESTRUCTIVE"], &rows);
+    lines.extend(ui.table_lines(&["MIGRATION", "MODE", "WHY", "DESTRUCTIVE"], &rows));
     for finding in plan.pending.iter().flat_map(|p| &p.findings) {
-        ui.warn(format!("destructive: {finding}"));
+        lines.push(format!("{} destructive: {finding}", ui.yellow("warning:")));
     }
-}
-
-fn progress_bar(ctx: &Ctx, total: usize) -> ProgressBar {
-    if !ctx.ui.tty {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(total as u64).with_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} {elapsed}")
-            .expect("static template")
-            .progress_chars("=> "),
-    );
-    bar.set_draw_target(ProgressDrawTarget::stdout());
-    bar.enable_steady_tick(Duration::from_millis(120));
-    bar
+    lines
 }
 
 /// A `crates/migrate` error marked with the exit it means ([`meaning`]).

@@ -3,7 +3,7 @@
 //! line passes [`redact`] first: known secret values and any password
 //! written in a connection string become `***`.
 
-use std::io::{IsTerminal, Write};
+use std::io::{BufRead, IsTerminal, Write};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -67,66 +67,157 @@ impl Ui {
         }
     }
 
-    /// A bar of bytes with rate; hidden (and replaced by the caller's plain
-    /// lines) when stdout is not a terminal.
-    pub(crate) fn bytes_bar(&self, total: Option<u64>, message: &str) -> ProgressBar {
-        if !self.tty {
-            return ProgressBar::hidden();
-        }
-        let bar = match total {
-            Some(total) => ProgressBar::new(total).with_style(
-                ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}")
-                    .expect("static template")
-                    .progress_chars("=> "),
-            ),
-            None => ProgressBar::new_spinner().with_style(
-                ProgressStyle::with_template("{spinner} {msg} {bytes} {bytes_per_sec} {elapsed}")
-                    .expect("static template"),
-            ),
-        };
-        bar.set_draw_target(ProgressDrawTarget::stdout());
-        bar.set_message(redact(message));
-        bar.enable_steady_tick(Duration::from_millis(120));
-        bar
-    }
-
-    /// A spinner for work of unknown length; on a non-TTY, one plain line.
-    pub(crate) fn spinner(&self, message: &str) -> ProgressBar {
+    /// The one progress display of a task (the runner draws one per step):
+    /// a spinner line on a terminal whose message the work updates with
+    /// [`Progress`] events; on a non-TTY, one plain line now and a plain line
+    /// every [`PLAIN_PROGRESS_STEP`] bytes.
+    pub(crate) fn progress(&self, message: &str) -> Progress {
         if !self.tty {
             self.line(format!("{message} ..."));
-            return ProgressBar::hidden();
+            return Progress {
+                ui: *self,
+                bar: ProgressBar::hidden(),
+                label: message.to_owned(),
+                next_line: PLAIN_PROGRESS_STEP.into(),
+            };
         }
         let bar = ProgressBar::new_spinner()
             .with_style(ProgressStyle::with_template("{spinner} {msg} {elapsed}").expect("static template"));
         bar.set_draw_target(ProgressDrawTarget::stdout());
         bar.set_message(redact(message));
         bar.enable_steady_tick(Duration::from_millis(120));
-        bar
+        Progress { ui: *self, bar, label: message.to_owned(), next_line: PLAIN_PROGRESS_STEP.into() }
+    }
+
+    /// stdin is a terminal: a question can be answered.
+    pub(crate) fn tty_input(&self) -> bool {
+        std::io::stdin().is_terminal()
+    }
+
+    /// Asks `question` on the terminal and returns the answer line (trimmed).
+    pub(crate) fn ask(&self, question: &str) -> std::io::Result<String> {
+        print!("{} ", self.bold(&redact(question)));
+        std::io::stdout().flush()?;
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer)?;
+        Ok(answer.trim().to_owned())
+    }
+
+    /// One step's line of a pipeline run, `ok     build       1.20 s  built api`:
+    /// padded before it is coloured, so the columns line up.
+    pub(crate) fn step_line(&self, ok: bool, name: &str, took: &str, outcome: &str) -> String {
+        let status = if ok { self.green("ok    ") } else { self.red("FAILED") };
+        format!("{status} {name:<10} {took:>9}  {outcome}")
     }
 
     /// A left-aligned table with a bold header row.
     pub(crate) fn table(&self, header: &[&str], rows: &[Vec<String>]) {
-        let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+        for line in self.table_lines(header, rows) {
+            self.line(line);
+        }
+    }
+
+    /// The lines of [`Ui::table`]: columns aligned by visible width (colour
+    /// codes in a cell do not shift the columns after it).
+    pub(crate) fn table_lines(&self, header: &[&str], rows: &[Vec<String>]) -> Vec<String> {
+        let mut widths: Vec<usize> = header.iter().map(|h| visible_width(h)).collect();
         for row in rows {
             for (i, cell) in row.iter().enumerate() {
-                widths[i] = widths[i].max(cell.chars().count());
+                if i >= widths.len() {
+                    widths.push(0);
+                }
+                widths[i] = widths[i].max(visible_width(cell));
             }
         }
-        let fmt = |cells: Vec<String>| {
+        let fmt = |cells: &[String]| {
             cells
                 .iter()
                 .enumerate()
-                .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
+                .map(|(i, c)| format!("{c}{}", " ".repeat(widths[i] - visible_width(c))))
                 .collect::<Vec<_>>()
                 .join("  ")
                 .trim_end()
                 .to_owned()
         };
-        self.line(self.bold(&fmt(header.iter().map(|h| h.to_string()).collect())));
-        for row in rows {
-            self.line(fmt(row.clone()));
+        let mut lines = vec![self.bold(&fmt(&header.iter().map(|h| h.to_string()).collect::<Vec<_>>()))];
+        lines.extend(rows.iter().map(|row| fmt(row)));
+        lines
+    }
+}
+
+/// A plain progress line every this many bytes when stdout is not a terminal.
+pub(crate) const PLAIN_PROGRESS_STEP: u64 = 256 << 20;
+
+/// The progress display of one task or pipeline step: the work sends events
+/// (bytes written, a message, a line to keep), the display draws them.
+pub(crate) struct Progress {
+    ui: Ui,
+    bar: ProgressBar,
+    label: String,
+    next_line: std::sync::atomic::AtomicU64,
+}
+
+impl Progress {
+    /// A display that draws nothing (before a run's first step).
+    pub(crate) fn hidden(ui: Ui) -> Progress {
+        Progress { ui, bar: ProgressBar::hidden(), label: String::new(), next_line: PLAIN_PROGRESS_STEP.into() }
+    }
+
+    /// Event: `done` bytes of `total` (if known) are through.
+    pub(crate) fn bytes(&self, done: u64, total: Option<u64>) {
+        if self.ui.tty {
+            let of = total.map(|t| format!(" of {}", human_bytes(t))).unwrap_or_default();
+            self.bar.set_message(redact(&format!("{}: {}{of}", self.label, human_bytes(done))));
+            return;
+        }
+        use std::sync::atomic::Ordering;
+        let next = self.next_line.load(Ordering::Relaxed);
+        if done >= next {
+            self.ui.line(format!("  {} written", human_bytes(done)));
+            self.next_line.store(next + PLAIN_PROGRESS_STEP, Ordering::Relaxed);
         }
     }
+
+    /// Event: what the work is doing now (`3/10 20240101_add_users`).
+    pub(crate) fn message(&self, text: &str) {
+        self.bar.set_message(redact(&format!("{}: {text}", self.label)));
+    }
+
+    /// Event: a line to keep above the display.
+    pub(crate) fn line(&self, text: impl AsRef<str>) {
+        self.bar.suspend(|| self.ui.line(text));
+    }
+
+    /// Runs `f` (a question to the operator) with the display hidden.
+    pub(crate) fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.bar.suspend(f)
+    }
+
+    /// Removes the display.
+    pub(crate) fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+/// The width `text` takes on a terminal: its characters without ANSI escape sequences.
+pub(crate) fn visible_width(text: &str) -> usize {
+    let mut width = 0;
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            // CSI: ESC [ parameters final-byte (0x40..=0x7e).
+            if chars.next() == Some('[') {
+                for c in chars.by_ref() {
+                    if ('\x40'..='\x7e').contains(&c) {
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
+        width += 1;
+    }
+    width
 }
 
 /// Secret values known to this run (with the spellings they take in URLs,
@@ -246,6 +337,43 @@ pub(crate) fn human_duration(d: Duration) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn table_columns_align_by_visible_width() {
+        let ui = super::Ui { tty: true, color: true };
+        let rows = vec![
+            vec!["a".to_owned(), ui.green("ok"), "x".to_owned()],
+            vec!["bbb".to_owned(), ui.red("failed"), "y".to_owned()],
+        ];
+        let lines = ui.table_lines(&["NAME", "RESULT", "NEXT"], &rows);
+        let columns: Vec<usize> = lines
+            .iter()
+            .map(|l| {
+                let plain: String = strip(l);
+                plain.rfind(|c: char| c == 'x' || c == 'y' || c == 'N').unwrap()
+            })
+            .collect();
+        assert!(columns.windows(2).all(|w| w[0] == w[1]), "{lines:?}");
+        assert_eq!(super::visible_width(&ui.bold("STEP")), 4);
+        assert_eq!(super::visible_width("plain"), 5);
+    }
+
+    fn strip(text: &str) -> String {
+        let mut out = String::new();
+        let mut chars = text.chars();
+        while let Some(c) = chars.next() {
+            if c == '\x1b' {
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+
     #[test]
     fn secrets_are_redacted_in_every_spelling() {
         let secret = "p$a{s}s w'rd\\x\"y";
