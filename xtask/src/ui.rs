@@ -357,6 +357,43 @@ mod tests {
         assert_eq!(super::visible_width("plain"), 5);
     }
 
+    /// ui.rs owns the terminal: no `print!` family macro anywhere else in
+    /// drydock's sources (xtask and library crates), test code aside.
+    #[test]
+    fn only_ui_prints() {
+        let root = crate::context::workspace_root();
+        let mut files = Vec::new();
+        let mut dirs = vec![root.join("xtask/src")];
+        for entry in std::fs::read_dir(root.join("crates")).unwrap().flatten() {
+            dirs.push(camino::Utf8PathBuf::from_path_buf(entry.path().join("src")).unwrap());
+        }
+        while let Some(dir) = dirs.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+            for entry in entries.flatten() {
+                let path = camino::Utf8PathBuf::from_path_buf(entry.path()).unwrap();
+                if path.is_dir() && path.file_name() != Some("tests") {
+                    dirs.push(path);
+                } else if path.extension() == Some("rs") && !path.ends_with("xtask/src/ui.rs") {
+                    files.push(path);
+                }
+            }
+        }
+        assert!(files.len() > 20, "the search found too few files: {files:?}");
+        let macros = ["print!(", "println!(", "eprint!(", "eprintln!("];
+        let mut found = Vec::new();
+        for file in &files {
+            let text = std::fs::read_to_string(file).unwrap();
+            let code = text.split("#[cfg(test)]").next().unwrap_or("");
+            for (n, line) in code.lines().enumerate() {
+                let line = line.split("//").next().unwrap_or("");
+                if macros.iter().any(|m| line.contains(m)) {
+                    found.push(format!("{file}:{}: {}", n + 1, line.trim()));
+                }
+            }
+        }
+        assert!(found.is_empty(), "print outside xtask/src/ui.rs (go through crate::ui::Ui):\n{}", found.join("\n"));
+    }
+
     fn strip(text: &str) -> String {
         let mut out = String::new();
         let mut chars = text.chars();

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use tokio_postgres::error::{ErrorPosition, SqlState};
 use tokio_postgres::{Client, SimpleQueryMessage};
 
+use crate::error::describe;
 use crate::ledger::{self, TABLE};
 use crate::mode::Mode;
 use crate::plan::{Pending, Plan};
@@ -158,7 +159,6 @@ async fn run_transactions<'a>(
     done: &mut Vec<Applied>,
 ) -> Result<(), MigrateError> {
     let total = plan.pending.len();
-    let table = ledger::table(&plan.schema);
     let mut queue: VecDeque<InFlight<'a>> = VecDeque::new();
     let mut next = range.start;
     let mut previous_id: Option<String> = None;
@@ -171,10 +171,7 @@ async fn run_transactions<'a>(
             let id = ledger::new_id();
             let mut head = String::from("BEGIN;\n");
             if let Some(previous) = &previous_id {
-                head.push_str(&format!(
-                    "SELECT 1 / (SELECT count(*)::int FROM {table} WHERE id = {});\n",
-                    quote_literal(previous)
-                ));
+                head.push_str(&format!("{};\n", ledger::committed_guard_sql(&plan.schema, previous)));
             }
             if next + 1 == total {
                 // The run's last commit restores the session's setting (a SET
@@ -343,10 +340,7 @@ async fn confirm_rollback(
 /// the run's earlier commits); returns why it could not be recorded, if so.
 async fn record_rollback(client: &Client, schema: &str, pending: &Pending, error: &str) -> Option<String> {
     let m = &pending.migration;
-    let audit = format!(
-        "INSERT INTO {} (id, checksum, finished_at, migration_name, logs, rolled_back_at, started_at, applied_steps_count) VALUES ($1, $2, NULL, $3, $4, now(), now(), 0)",
-        ledger::table(schema)
-    );
+    let audit = ledger::rolled_back_row_sql(schema);
     client.execute(&audit, &[&ledger::new_id(), &m.checksum, &m.name, &error]).await.err().map(|e| describe(&e))
 }
 
@@ -374,19 +368,12 @@ async fn run_alone(
     last: bool,
 ) -> Result<(), MigrateError> {
     let m = &pending.migration;
-    let table = ledger::table(schema);
     let id = ledger::new_id();
     let bookkeeping = |doing: &str, e: tokio_postgres::Error| MigrateError::Database {
         doing: format!("{doing} for {} in {TABLE}", m.name),
         reason: describe(&e),
     };
-    let start = format!(
-        "{}; INSERT INTO {table} (id, checksum, migration_name, started_at, applied_steps_count) VALUES ({}, {}, {}, now(), 0)",
-        durable.set(),
-        quote_literal(&id),
-        quote_literal(&m.checksum),
-        quote_literal(&m.name)
-    );
+    let start = format!("{}; {}", durable.set(), ledger::started_row_sql(schema, &id, m));
     // The script goes alone right after the start row: the server will lex it
     // with the value it has now, which must be the one the plan lexed it with.
     let row = client
@@ -403,10 +390,7 @@ async fn run_alone(
     client.batch_execute(&start).await.map_err(|e| bookkeeping("record the start", e))?;
     match client.batch_execute(&m.script).await {
         Ok(()) => {
-            let finish = format!(
-                "UPDATE {table} SET finished_at = now(), applied_steps_count = 1 WHERE id = {}",
-                quote_literal(&id)
-            );
+            let finish = ledger::finished_sql(schema, &id);
             client.batch_execute(&finish).await.map_err(|e| bookkeeping("record the end", e))?;
             if !last {
                 client
@@ -423,38 +407,11 @@ async fn run_alone(
             }
             // A file with its own BEGIN may have left an aborted transaction open.
             let _ = client.batch_execute("ROLLBACK").await;
-            let unrecorded = client
-                .execute(&format!("UPDATE {table} SET logs = $2 WHERE id = $1"), &[&id, &error])
-                .await
-                .err()
-                .map(|e| describe(&e));
+            let unrecorded =
+                client.execute(&ledger::logs_sql(schema), &[&id, &error]).await.err().map(|e| describe(&e));
             Err(MigrateError::Failed { name: m.name.clone(), mode: Mode::NoTransaction, error, unrecorded })
         }
     }
-}
-
-/// The server's message: `ERROR: ... (SQLSTATE 42P01)`, with detail, hint and context.
-pub(crate) fn describe(e: &tokio_postgres::Error) -> String {
-    let Some(db) = e.as_db_error() else {
-        let mut text = e.to_string();
-        let mut source = std::error::Error::source(e);
-        while let Some(s) = source {
-            text.push_str(&format!(": {s}"));
-            source = s.source();
-        }
-        return text;
-    };
-    let mut text = format!("{}: {} (SQLSTATE {})", db.severity(), db.message(), db.code().code());
-    if let Some(detail) = db.detail() {
-        text.push_str(&format!("; detail: {detail}"));
-    }
-    if let Some(hint) = db.hint() {
-        text.push_str(&format!("; hint: {hint}"));
-    }
-    if let Some(context) = db.where_() {
-        text.push_str(&format!("; context: {}", context.replace('\n', " / ")));
-    }
-    text
 }
 
 /// [`describe`], plus the line in `migration.sql` when the server reports a

@@ -14,7 +14,7 @@ use tokio_postgres::Client;
 
 use crate::ledger::{self, TABLE};
 use crate::plan::History;
-use crate::session::{quote_ident, quote_literal, APPLICATION_NAME};
+use crate::session::{quote_ident, APPLICATION_NAME};
 use crate::MigrateError;
 
 /// What [`baseline`] did.
@@ -66,7 +66,7 @@ pub async fn baseline(live: &Client, url: &str, history: &History) -> Result<Bas
     // Compare and record in one transaction of the live database.
     let db = |doing: &str, e: tokio_postgres::Error| MigrateError::Database {
         doing: doing.to_owned(),
-        reason: crate::apply::describe(&e),
+        reason: crate::error::describe(&e),
     };
     live.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ").await.map_err(|e| db("begin the baseline", e))?;
     let result = compare_and_record(live, history, &expected).await;
@@ -86,23 +86,17 @@ async fn compare_and_record(
     if !differences.is_empty() {
         return Ok(Baseline::Differs(differences));
     }
-    let table = ledger::table(&history.schema);
     let mut sql = String::new();
     if !history.ledger_exists {
         sql.push_str(&format!("{};\n", ledger::create_sql(&history.schema)));
     }
     for m in &history.local {
-        sql.push_str(&format!(
-            "INSERT INTO {table} (id, checksum, finished_at, migration_name, logs, rolled_back_at, started_at, applied_steps_count) VALUES ({}, {}, now(), {}, '', NULL, now(), 0);\n",
-            quote_literal(&ledger::new_id()),
-            quote_literal(&m.checksum),
-            quote_literal(&m.name),
-        ));
+        sql.push_str(&format!("{};\n", ledger::resolved_applied_row_sql(&history.schema, m)));
     }
     sql.push_str("COMMIT;");
     live.batch_execute(&sql).await.map_err(|e| MigrateError::Database {
         doing: format!("record the baseline in {TABLE}"),
-        reason: crate::apply::describe(&e),
+        reason: crate::error::describe(&e),
     })?;
     Ok(Baseline::Recorded(history.local.iter().map(|m| m.name.clone()).collect()))
 }
@@ -116,7 +110,7 @@ async fn scratch_schema(live: &Client, url: &str, history: &History) -> Result<B
             doing: format!(
                 "create the scratch database {name} (baseline applies the migrations there; the role needs CREATEDB)"
             ),
-            reason: crate::apply::describe(&e),
+            reason: crate::error::describe(&e),
         }
     })?;
     let result = apply_in_scratch(url, &name, history).await;
@@ -124,7 +118,7 @@ async fn scratch_schema(live: &Client, url: &str, history: &History) -> Result<B
     let expected = result?;
     dropped.map_err(|e| MigrateError::Database {
         doing: format!("drop the scratch database {name} (drop it by hand)"),
-        reason: crate::apply::describe(&e),
+        reason: crate::error::describe(&e),
     })?;
     Ok(expected)
 }
@@ -138,7 +132,7 @@ async fn apply_in_scratch(url: &str, name: &str, history: &History) -> Result<BT
     scratch.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(&history.schema))).await.map_err(
         |e| MigrateError::Database {
             doing: format!("create schema {} in {name}", history.schema),
-            reason: crate::apply::describe(&e),
+            reason: crate::error::describe(&e),
         },
     )?;
     let not_applying = |e: MigrateError| MigrateError::Baseline {
@@ -202,7 +196,7 @@ SELECT 'extension ' || quote_ident(x.extname), 'in schema ' || quote_ident(n.nsp
     let rows = client
         .query(SQL, &[&schema])
         .await
-        .map_err(|e| MigrateError::Database { doing: "read the schema".into(), reason: crate::apply::describe(&e) })?;
+        .map_err(|e| MigrateError::Database { doing: "read the schema".into(), reason: crate::error::describe(&e) })?;
     Ok(rows.iter().map(|r| (r.get::<_, String>(0), r.get::<_, String>(1))).collect())
 }
 

@@ -194,3 +194,27 @@ impl fmt::Display for Problem {
         }
     }
 }
+
+/// The server's message: `ERROR: ... (SQLSTATE 42P01)`, with detail, hint and context.
+pub(crate) fn describe(e: &tokio_postgres::Error) -> String {
+    let Some(db) = e.as_db_error() else {
+        let mut text = e.to_string();
+        let mut source = std::error::Error::source(e);
+        while let Some(s) = source {
+            text.push_str(&format!(": {s}"));
+            source = s.source();
+        }
+        return text;
+    };
+    let mut text = format!("{}: {} (SQLSTATE {})", db.severity(), db.message(), db.code().code());
+    if let Some(detail) = db.detail() {
+        text.push_str(&format!("; detail: {detail}"));
+    }
+    if let Some(hint) = db.hint() {
+        text.push_str(&format!("; hint: {hint}"));
+    }
+    if let Some(context) = db.where_() {
+        text.push_str(&format!("; context: {}", context.replace('\n', " / ")));
+    }
+    text
+}

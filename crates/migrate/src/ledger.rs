@@ -67,6 +67,65 @@ pub(crate) fn applied_row_sql(schema: &str, id: &str, migration: &Migration) -> 
     )
 }
 
+/// The audit row of an attempt that rolled back (parameters: id, checksum, name, logs).
+pub(crate) fn rolled_back_row_sql(schema: &str) -> String {
+    format!(
+        "INSERT INTO {} (id, checksum, finished_at, migration_name, logs, rolled_back_at, started_at, applied_steps_count) VALUES ($1, $2, NULL, $3, $4, now(), now(), 0)",
+        table(schema)
+    )
+}
+
+/// The start row of a migration sent alone (no transaction): finished by [`finished_sql`].
+pub(crate) fn started_row_sql(schema: &str, id: &str, migration: &Migration) -> String {
+    format!(
+        "INSERT INTO {} (id, checksum, migration_name, started_at, applied_steps_count) VALUES ({}, {}, {}, now(), 0)",
+        table(schema),
+        quote_literal(id),
+        quote_literal(&migration.checksum),
+        quote_literal(&migration.name)
+    )
+}
+
+/// Marks the row `id` finished and applied.
+pub(crate) fn finished_sql(schema: &str, id: &str) -> String {
+    format!(
+        "UPDATE {} SET finished_at = now(), applied_steps_count = 1 WHERE id = {}",
+        table(schema),
+        quote_literal(id)
+    )
+}
+
+/// Fails (division by zero) unless the row `id` of the previous pipelined
+/// migration is committed: a transaction never runs after a failed one.
+pub(crate) fn committed_guard_sql(schema: &str, id: &str) -> String {
+    format!("SELECT 1 / (SELECT count(*)::int FROM {} WHERE id = {})", table(schema), quote_literal(id))
+}
+
+/// Sets the logs of a row (parameters: id, logs).
+pub(crate) fn logs_sql(schema: &str) -> String {
+    format!("UPDATE {} SET logs = $2 WHERE id = $1", table(schema))
+}
+
+/// The row `prisma migrate resolve --applied` (and a baseline) writes: finished, 0 steps, empty logs.
+pub(crate) fn resolved_applied_row_sql(schema: &str, migration: &Migration) -> String {
+    format!(
+        "INSERT INTO {} (id, checksum, finished_at, migration_name, logs, rolled_back_at, started_at, applied_steps_count) VALUES ({}, {}, now(), {}, '', NULL, now(), 0)",
+        table(schema),
+        quote_literal(&new_id()),
+        quote_literal(&migration.checksum),
+        quote_literal(&migration.name)
+    )
+}
+
+/// Marks the failed attempts of `name` rolled back (`prisma migrate resolve --rolled-back`).
+pub(crate) fn mark_rolled_back_sql(schema: &str, name: &str) -> String {
+    format!(
+        "UPDATE {} SET rolled_back_at = now() WHERE migration_name = {} AND finished_at IS NULL AND rolled_back_at IS NULL",
+        table(schema),
+        quote_literal(name)
+    )
+}
+
 /// Every row, oldest first.
 pub(crate) async fn read(client: &Client, schema: &str) -> Result<Vec<LedgerRow>, MigrateError> {
     let sql = format!(
@@ -76,7 +135,7 @@ pub(crate) async fn read(client: &Client, schema: &str) -> Result<Vec<LedgerRow>
     let rows = client
         .query(&sql, &[])
         .await
-        .map_err(|e| MigrateError::Database { doing: format!("read {TABLE}"), reason: crate::apply::describe(&e) })?;
+        .map_err(|e| MigrateError::Database { doing: format!("read {TABLE}"), reason: crate::error::describe(&e) })?;
     Ok(rows
         .iter()
         .map(|r| LedgerRow {

@@ -99,5 +99,5 @@ pub async fn holder(client: &Client) -> Result<Option<LockHolder>, MigrateError>
 }
 
 fn db(doing: &str, e: &tokio_postgres::Error) -> MigrateError {
-    MigrateError::Database { doing: doing.to_owned(), reason: crate::apply::describe(e) }
+    MigrateError::Database { doing: doing.to_owned(), reason: crate::error::describe(e) }
 }

@@ -42,7 +42,7 @@ pub async fn read_history(client: &Client, local: Vec<Migration>) -> Result<Hist
             &[],
         )
         .await
-        .map_err(|e| MigrateError::Database { doing: "read the schema".into(), reason: crate::apply::describe(&e) })?;
+        .map_err(|e| MigrateError::Database { doing: "read the schema".into(), reason: crate::error::describe(&e) })?;
     let schema: Option<String> = row.get(0);
     let schema = schema.ok_or_else(|| MigrateError::Database {
         doing: "find the connection's schema".into(),
@@ -77,7 +77,7 @@ async fn count_objects(client: &Client, schema: &str) -> Result<i64, MigrateErro
             &[&crate::session::quote_ident(schema)],
         )
         .await
-        .map_err(|e| MigrateError::Database { doing: "inspect the schema".into(), reason: crate::apply::describe(&e) })?;
+        .map_err(|e| MigrateError::Database { doing: "inspect the schema".into(), reason: crate::error::describe(&e) })?;
     Ok(row.get(0))
 }
 

@@ -29,7 +29,6 @@ pub async fn resolve(
 ) -> Result<(), MigrateError> {
     let refuse = |reason: String| MigrateError::Resolve { name: name.to_owned(), reason };
     let failed = history.rows.iter().any(|r| r.migration_name == name && r.is_failed());
-    let table = ledger::table(&history.schema);
     let sql = match resolution {
         Resolution::Applied => {
             let Some(m) = history.local.iter().find(|m| m.name == name) else {
@@ -43,11 +42,9 @@ pub async fn resolve(
                 sql.push_str(&format!("{};\n", ledger::create_sql(&history.schema)));
             }
             sql.push_str(&format!(
-                "UPDATE {table} SET rolled_back_at = now() WHERE migration_name = {name} AND finished_at IS NULL AND rolled_back_at IS NULL;\n\
-                 INSERT INTO {table} (id, checksum, finished_at, migration_name, logs, rolled_back_at, started_at, applied_steps_count) VALUES ({id}, {checksum}, now(), {name}, '', NULL, now(), 0);\nCOMMIT;",
-                name = crate::session::quote_literal(name),
-                id = crate::session::quote_literal(&ledger::new_id()),
-                checksum = crate::session::quote_literal(&m.checksum),
+                "{};\n{};\nCOMMIT;",
+                ledger::mark_rolled_back_sql(&history.schema, name),
+                ledger::resolved_applied_row_sql(&history.schema, m)
             ));
             sql
         }
@@ -58,15 +55,12 @@ pub async fn resolve(
                         .into(),
                 ));
             }
-            format!(
-                "UPDATE {table} SET rolled_back_at = now() WHERE migration_name = {} AND finished_at IS NULL AND rolled_back_at IS NULL",
-                crate::session::quote_literal(name)
-            )
+            ledger::mark_rolled_back_sql(&history.schema, name)
         }
     };
     if let Err(e) = client.batch_execute(&sql).await {
         let _ = client.batch_execute("ROLLBACK").await;
-        return Err(MigrateError::Database { doing: format!("update {TABLE}"), reason: crate::apply::describe(&e) });
+        return Err(MigrateError::Database { doing: format!("update {TABLE}"), reason: crate::error::describe(&e) });
     }
     Ok(())
 }

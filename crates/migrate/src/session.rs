@@ -33,7 +33,7 @@ pub async fn configure(client: &Client, settings: &Settings) -> Result<(), Migra
             client.execute("SELECT set_config($1, $2, false)", &[&name, value]).await.map_err(|e| {
                 MigrateError::Database {
                     doing: format!("set {name} to `{value}` (fix `{}` in Cargo.toml)", name.replace('_', "-")),
-                    reason: crate::apply::describe(&e),
+                    reason: crate::error::describe(&e),
                 }
             })?;
         }
