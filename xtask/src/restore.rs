@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use backup::Sidecar;
 use camino::Utf8PathBuf;
+use compose::Compose;
+use config::Environment;
 use eyre::Result;
 
 use crate::backup::{env_for_file, pg_client};
@@ -56,12 +58,24 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
     }
     let env = ctx.env(&env_name).map_err(exit::refused)?;
     let compose = ctx.compose(&env)?;
-    // psql in the container counts rows; the replay connects where migrate does.
-    let client = pg_client(ctx, &env, &compose)?.with_driver_url(&ctx.database_url(&compose)?)?;
     let options =
         Options { dry_run: args.dry_run, lock_wait: Duration::from_secs(args.lock_wait), ..Options::default() };
+    restore_into(ctx, env, compose, verified, args.yes, options)
+}
+
+/// Runs the restore pipeline of `verified` into `env` (`confirmed`: `--yes`).
+pub(crate) fn restore_into(
+    ctx: &Ctx,
+    env: Environment,
+    compose: Compose,
+    verified: backup::Verified,
+    confirmed: bool,
+    options: Options,
+) -> Result<()> {
+    // psql in the container counts rows; the replay connects where migrate does.
+    let client = pg_client(ctx, &env, &compose)?.with_driver_url(&ctx.database_url(&compose)?)?;
     let mut run = Run::new(ctx, env, compose, RESTORE.name, options);
     run.command = format!("cargo xtask restore {}", verified.path);
-    run.restore = Some(RestoreInput { verified, client, confirmed: args.yes, replayed: None });
+    run.restore = Some(RestoreInput { verified, client, confirmed, replayed: None });
     pipeline::run(&RESTORE, run)
 }

@@ -8,6 +8,8 @@
 //! - `release`: only what changed restarts; one-shot services; migrations
 //!   before the start; `deploy ENV` and `run PIPELINE ENV`.
 //! - `registry`: pulled app services against a registry on loopback.
+//! - `restore`: the restore pipeline: a failed replay rolls back and the app
+//!   runs again, the dry run changes nothing, a good one restores; journal lines.
 //! - `tidy`: checks of the repository itself (doc lines, no printing in
 //!   libraries, no `down`/volume removal, every task in the README).
 
@@ -15,6 +17,7 @@ mod compose_steps;
 mod deploy;
 mod registry;
 mod release;
+mod restore;
 mod tidy;
 
 use std::time::Duration;

@@ -42,21 +42,20 @@
 //! # What it never does
 //!
 //! Replay a file that [`backup::verify`] did not accept (the functions take a
-//! [`backup::Verified`]), stop the database service, leave the app services
-//! stopped ([`with_app_stopped`] starts them again whatever happened), or print.
+//! [`backup::Verified`]), stop or start any service (the xtask's restore
+//! pipeline stops the app services around the replay and always starts them
+//! again), or print.
 
 #![deny(missing_docs)]
 
 mod admit;
 mod check;
 mod error;
-mod outage;
 mod reader;
 mod replay;
 mod scratch;
 
 pub use check::{check, Checked};
 pub use error::{Outcome, RestoreError};
-pub use outage::{with_app_stopped, Outage};
 pub use replay::{replay, table_counts, Replayed, COMPLETION_CHECK, PREAMBLE};
 pub use scratch::{restore_test, RestoreTest, TableCount};

@@ -1,14 +1,13 @@
-//! Replays that fail roll back, and the app comes back.
+//! Replays that fail roll back.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use restore::RestoreError;
 
 use crate::{backup, client, seeded, snapshot, SEED};
 
 #[test]
-fn an_error_in_the_middle_rolls_back_and_the_app_runs_again() {
+fn an_error_in_the_middle_rolls_back() {
     let stack = testbench::Stack::new("rs-midfail", compose::Flavor::V2);
     stack.up();
     stack.psql(SEED);
@@ -25,23 +24,11 @@ fn an_error_in_the_middle_rolls_back_and_the_app_runs_again() {
         .unwrap();
     let verified = ::backup::verify(&broken).unwrap();
 
-    let outage = restore::with_app_stopped(&stack.compose, Duration::from_secs(90), || {
-        let states = stack.compose.states().unwrap();
-        assert!(states
-            .iter()
-            .filter(|s| s.service == "api")
-            .all(|s| s.containers.iter().all(|c| c.status != "running")));
-        restore::replay(&client(&stack), &verified, &AtomicBool::new(false), &mut |_| {})
-    });
-    let err = outage.work.unwrap_err();
+    // (The app services stopped and started around it: the restore pipeline, xtask/src/tests/restore.rs.)
+    let err = restore::replay(&client(&stack), &verified, &AtomicBool::new(false), &mut |_| {}).unwrap_err();
     assert!(matches!(err, RestoreError::Failed { .. }), "{err:?}");
     assert!(err.to_string().contains("no_such_table") && err.to_string().contains("rolled back"), "{err}");
-    outage.restart.unwrap();
     assert_eq!(snapshot(&stack), before, "rolled back");
-    for service in ["api", "web", "redis"] {
-        let containers = stack.compose.containers(service).unwrap();
-        assert!(!containers.is_empty() && containers.iter().all(|c| c.is_ready()), "{service} runs again");
-    }
 }
 
 #[test]
