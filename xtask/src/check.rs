@@ -128,7 +128,7 @@ fn ledger_findings(
         match migrate::plan(&history, &migrate::Options::default()) {
             Err(e) => out.push(Finding {
                 place: format!("migrations of {}", env.name),
-                why: e.to_string().replace("ENV", &env.name),
+                why: e.in_env(&env.name).to_string(),
                 fix: "resolve the problems listed, then deploy again".into(),
             }),
             Ok(plan) if !allow_destructive => {

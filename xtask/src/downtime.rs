@@ -53,9 +53,7 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let naive = measure(&compose, &env, || {
         compose.stop(&apps)?;
         compose.build(&apps)?;
-        compose.up(&apps, true)?;
-        compose.wait_healthy(apps.names(), timeout)?;
-        Ok(())
+        crate::steps::up_and_wait(&compose, &apps, true, timeout)
     })?;
 
     ctx.ui.line(ctx.ui.bold("drydock: cargo xtask deploy (build while serving)"));

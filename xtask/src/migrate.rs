@@ -234,7 +234,7 @@ fn status(ctx: &Ctx, env: &Environment) -> Result<()> {
     }
     ui.table(&["MIGRATION", "STATE"], &rows);
     for p in &status.problems {
-        ui.line(format!("{} {}", ui.red("problem:"), for_env(p, env)));
+        ui.line(format!("{} {}", ui.red("problem:"), p.in_env(&env.name)));
     }
     if status.is_up_to_date() {
         ui.line(format!("{}: {} migrations applied, {} is up to date", ui.green("ok"), status.applied.len(), env.name));
@@ -380,7 +380,7 @@ fn take_lock(env: &Environment, rt: &Runtime, client: &Client, progress: &Progre
 pub(crate) fn plan_table(ctx: &Ctx, env: &Environment, plan: &migrate::Plan) -> Vec<String> {
     let ui = &ctx.ui;
     let mut lines: Vec<String> =
-        plan.accepted.iter().map(|a| format!("{} accepted: {}", ui.yellow("warning:"), for_env(a, env))).collect();
+        plan.accepted.iter().map(|a| format!("{} accepted: {}", ui.yellow("warning:"), a.in_env(&env.name))).collect();
     if plan.pending.is_empty() {
         return lines;
     }
@@ -411,7 +411,7 @@ fn marked(e: migrate::MigrateError, env: &Environment) -> eyre::Report {
         Exit::Failed => crate::exit::failed,
         Exit::Unknown => crate::exit::unknown,
     };
-    mark(for_env(e, env))
+    mark(eyre::eyre!("{}", e.in_env(&env.name)))
 }
 
 /// Refused before any change, failed and rolled back as the server confirmed,
@@ -431,11 +431,6 @@ fn meaning(e: &migrate::MigrateError) -> Exit {
         E::Failed { mode: Mode::NoTransaction, .. } | E::ConnectionLost { .. } | E::Unconfirmed { .. } => Exit::Unknown,
         E::Connect { .. } | E::Database { .. } => Exit::Failed,
     }
-}
-
-/// The library's messages say `ENV` where the environment's name belongs.
-fn for_env(e: impl std::fmt::Display, env: &Environment) -> eyre::Report {
-    eyre::eyre!("{}", e.to_string().replace(" ENV`", &format!(" {}`", env.name)))
 }
 
 #[cfg(test)]

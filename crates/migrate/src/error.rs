@@ -82,8 +82,9 @@ pub enum Problem {
     Script { name: String, path: Utf8PathBuf, error: ScriptError },
 }
 
-impl fmt::Display for MigrateError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl MigrateError {
+    /// The message with `env` where a suggested `cargo xtask` command names the environment.
+    fn render(&self, f: &mut fmt::Formatter<'_>, env: &str) -> fmt::Result {
         match self {
             MigrateError::Folder { path, reason } => write!(f, "cannot use {path}: {reason}"),
             MigrateError::LockFile { path, provider: Some(p) } => write!(
@@ -111,7 +112,7 @@ impl fmt::Display for MigrateError {
             MigrateError::Refused(problems) => {
                 write!(f, "refusing to migrate, nothing was changed:")?;
                 for p in problems {
-                    write!(f, "\n  - {p}")?;
+                    write!(f, "\n  - {}", p.in_env(env))?;
                 }
                 Ok(())
             }
@@ -128,19 +129,19 @@ impl fmt::Display for MigrateError {
                 if let Some(why) = unrecorded {
                     write!(f, " (without this error in its logs, which could not be written: {why})")?;
                 }
-                write!(f, ", so nothing more is applied until you resolve it: undo its changes and run `cargo xtask migrate resolve --rolled-back {name} ENV`, or finish it by hand and run `cargo xtask migrate resolve --applied {name} ENV`")
+                write!(f, ", so nothing more is applied until you resolve it: undo its changes and run `cargo xtask migrate resolve --rolled-back {name} {env}`, or finish it by hand and run `cargo xtask migrate resolve --applied {name} {env}`")
             }
             MigrateError::ConnectionLost { name, mode: Mode::Transaction, error } => write!(
                 f,
-                "outcome unknown: the connection was lost while applying migration {name} ({error}); it may or may not have committed, and so may the migrations sent after it (and if the server crashed, the last ones this run reported applied may be lost too); no audit row was written: run `cargo xtask migrate status ENV` to see what the database holds, then run again"
+                "outcome unknown: the connection was lost while applying migration {name} ({error}); it may or may not have committed, and so may the migrations sent after it (and if the server crashed, the last ones this run reported applied may be lost too); no audit row was written: run `cargo xtask migrate status {env}` to see what the database holds, then run again"
             ),
             MigrateError::ConnectionLost { name, mode: Mode::NoTransaction, error } => write!(
                 f,
-                "outcome unknown: the connection was lost while running migration {name} (no-tx) ({error}); it may have run fully, partly or not at all, and its ledger row stays marked failed: run `cargo xtask migrate status ENV`, check what {name}/migration.sql changed, then run `cargo xtask migrate resolve --applied {name} ENV` if it is complete, or undo it and run `cargo xtask migrate resolve --rolled-back {name} ENV`"
+                "outcome unknown: the connection was lost while running migration {name} (no-tx) ({error}); it may have run fully, partly or not at all, and its ledger row stays marked failed: run `cargo xtask migrate status {env}`, check what {name}/migration.sql changed, then run `cargo xtask migrate resolve --applied {name} {env}` if it is complete, or undo it and run `cargo xtask migrate resolve --rolled-back {name} {env}`"
             ),
             MigrateError::Unconfirmed { name, error, reason } => write!(
                 f,
-                "outcome unknown: migration {name} failed ({error}), but the server did not confirm that it was rolled back ({reason}); part of it may have committed and no audit row was written: run `cargo xtask migrate status ENV` and check what {name}/migration.sql changed before running again"
+                "outcome unknown: migration {name} failed ({error}), but the server did not confirm that it was rolled back ({reason}); part of it may have committed and no audit row was written: run `cargo xtask migrate status {env}` and check what {name}/migration.sql changed before running again"
             ),
             MigrateError::LexingChanged { name, planned, unrecorded } => {
                 let (planned, now) = if *planned { ("on", "off") } else { ("off", "on") };
@@ -153,21 +154,26 @@ impl fmt::Display for MigrateError {
                 }
                 write!(f, "; run again, drydock then plans with the session's value")
             }
-            MigrateError::Resolve { name, reason } => write!(f, "cannot resolve {name}: {reason}"),
-            MigrateError::Baseline { reason } => write!(f, "cannot baseline, nothing was changed: {reason}"),
+            MigrateError::Resolve { name, reason } => {
+                write!(f, "cannot resolve {name}: {}", reason.replace(ENV, env))
+            }
+            MigrateError::Baseline { reason } => {
+                write!(f, "cannot baseline, nothing was changed: {}", reason.replace(ENV, env))
+            }
         }
     }
 }
 
 impl std::error::Error for MigrateError {}
 
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Problem {
+    /// The message with `env` where a suggested `cargo xtask` command names the environment.
+    fn render(&self, f: &mut fmt::Formatter<'_>, env: &str) -> fmt::Result {
         match self {
             Problem::Failed { name, logs } => {
                 write!(
                     f,
-                    "migration {name} failed earlier and is not resolved (Prisma P3009): undo what it changed and run `cargo xtask migrate resolve --rolled-back {name} ENV`, or complete it by hand and run `cargo xtask migrate resolve --applied {name} ENV`"
+                    "migration {name} failed earlier and is not resolved (Prisma P3009): undo what it changed and run `cargo xtask migrate resolve --rolled-back {name} {env}`, or complete it by hand and run `cargo xtask migrate resolve --applied {name} {env}`"
                 )?;
                 if let Some(logs) = logs.as_deref().filter(|l| !l.is_empty()) {
                     write!(f, "; it logged: {}", logs.lines().next().unwrap_or(""))?;
@@ -188,10 +194,59 @@ impl fmt::Display for Problem {
             ),
             Problem::NotEmpty { schema, objects } => write!(
                 f,
-                "schema `{schema}` has {objects} objects but no _prisma_migrations table (Prisma P3005): to adopt this database (made by `prisma db push`, or by hand), run `cargo xtask migrate baseline ENV`: it checks that the migrations give exactly this schema, then records them all as applied"
+                "schema `{schema}` has {objects} objects but no _prisma_migrations table (Prisma P3005): to adopt this database (made by `prisma db push`, or by hand), run `cargo xtask migrate baseline {env}`: it checks that the migrations give exactly this schema, then records them all as applied"
             ),
             Problem::Script { name: _, path, error } => write!(f, "{path}: {error}"),
         }
+    }
+}
+
+/// The placeholder the plain `Display` of [`MigrateError`] and [`Problem`]
+/// writes where the environment's name belongs (`cargo xtask migrate status ENV`);
+/// [`MigrateError::in_env`] and [`Problem::in_env`] write the name instead.
+pub const ENV: &str = "ENV";
+
+/// An error or problem displayed for one environment ([`MigrateError::in_env`]).
+pub struct InEnv<'a, T> {
+    error: &'a T,
+    env: &'a str,
+}
+
+impl MigrateError {
+    /// Displays as the error does, naming `env` in the commands it suggests.
+    pub fn in_env<'a>(&'a self, env: &'a str) -> InEnv<'a, MigrateError> {
+        InEnv { error: self, env }
+    }
+}
+
+impl Problem {
+    /// Displays as the problem does, naming `env` in the commands it suggests.
+    pub fn in_env<'a>(&'a self, env: &'a str) -> InEnv<'a, Problem> {
+        InEnv { error: self, env }
+    }
+}
+
+impl fmt::Display for MigrateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.render(f, ENV)
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.render(f, ENV)
+    }
+}
+
+impl fmt::Display for InEnv<'_, MigrateError> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.error.render(f, self.env)
+    }
+}
+
+impl fmt::Display for InEnv<'_, Problem> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.error.render(f, self.env)
     }
 }
 
@@ -217,4 +272,20 @@ pub(crate) fn describe(e: &tokio_postgres::Error) -> String {
         text.push_str(&format!("; context: {}", context.replace('\n', " / ")));
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_environment_is_a_parameter_not_a_rewrite() {
+        // A name that contains the placeholder stays as it is.
+        let e = MigrateError::Unconfirmed { name: "add ENV`".into(), error: "e".into(), reason: "r".into() };
+        let shown = e.in_env("prod").to_string();
+        assert!(shown.contains("migrate status prod`") && shown.contains("add ENV`"), "{shown}");
+        assert!(e.to_string().contains("migrate status ENV`"));
+        let refused = MigrateError::Refused(vec![Problem::Failed { name: "m".into(), logs: None }]);
+        assert!(refused.in_env("staging").to_string().contains("--rolled-back m staging`"));
+    }
 }

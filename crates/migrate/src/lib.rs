@@ -51,7 +51,7 @@ mod session;
 
 pub use apply::{apply, Applied, Event};
 pub use baseline::{baseline, Baseline, Difference};
-pub use error::{MigrateError, Problem};
+pub use error::{InEnv, MigrateError, Problem, ENV};
 pub use folder::{checksum, create, load_dir, Migration, LOCK_FILE};
 pub use ledger::{LedgerRow, TABLE};
 pub use lint::{lint, Finding, FindingKind};
