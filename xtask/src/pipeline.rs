@@ -77,8 +77,7 @@ pub(crate) const PIPELINES: &[&Pipeline] = &[&DEPLOY, &MIGRATE, &RESTORE];
 pub(crate) fn run(pipeline: &Pipeline, mut run: Run) -> Result<()> {
     let ui = run.ctx.ui;
     if run.options.dry_run {
-        dry_run(pipeline, &run);
-        return Ok(());
+        return dry_run(pipeline, &run);
     }
     ui.line(ui.bold(&format!("{} {} ({} steps)", pipeline.name, run.env.name, pipeline.steps.len())));
     // From here on Ctrl-C and SIGTERM end the run between steps (a step that
@@ -219,8 +218,9 @@ fn summary(run: &Run, records: &[StepRecord], total: Duration) {
     }
 }
 
-/// `--dry-run`: the resolved environment and what each step would do, nothing executed.
-fn dry_run(pipeline: &Pipeline, run: &Run) {
+/// `--dry-run`: the resolved environment and what each step would do,
+/// nothing executed; a refusal a step would make is the dry run's error.
+fn dry_run(pipeline: &Pipeline, run: &Run) -> Result<()> {
     let ui = run.ctx.ui;
     let env = &run.env;
     ui.line(ui.bold(&format!("{} {} --dry-run: nothing will be changed", pipeline.name, env.name)));
@@ -235,10 +235,13 @@ fn dry_run(pipeline: &Pipeline, run: &Run) {
     ui.line("steps:");
     for (i, step) in pipeline.steps.iter().enumerate() {
         ui.line(format!("  {}. {:<10} {}", i + 1, step.name, step.about));
-        for line in (step.plan)(run) {
+        let plan = (step.plan)(run)
+            .wrap_err_with(|| format!("{} --dry-run: step `{}` would refuse", pipeline.name, step.name))?;
+        for line in plan {
             ui.line(format!("     {:<10} {line}", ""));
         }
     }
+    Ok(())
 }
 
 /// `cargo xtask pipelines`: every pipeline with its steps.

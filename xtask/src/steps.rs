@@ -28,8 +28,9 @@ pub(crate) struct Step {
     pub(crate) alone: &'static str,
     /// The step itself: returns a one-line outcome.
     pub(crate) run: fn(&mut Run) -> Result<String>,
-    /// What it would do, for `--dry-run` (read-only; empty when `about` says it all).
-    pub(crate) plan: fn(&Run) -> Vec<String>,
+    /// What it would do, for `--dry-run` (read-only; empty when `about` says it all);
+    /// an error is the refusal the step would make.
+    pub(crate) plan: fn(&Run) -> Result<Vec<String>>,
 }
 
 /// Options of a pipeline run (the flags of `deploy-ENV`, `migrate ENV`, `restore`).
@@ -279,8 +280,8 @@ pub(crate) fn up_and_wait(compose: &Compose, apps: &AppServices, recreate: bool,
 }
 
 /// Nothing to add to `about` in a dry run.
-fn no_plan(_: &Run) -> Vec<String> {
-    Vec::new()
+fn no_plan(_: &Run) -> Result<Vec<String>> {
+    Ok(Vec::new())
 }
 
 /// Read-only checks; refuses with every finding at once.
@@ -521,12 +522,12 @@ fn backup_step(run: &mut Run) -> Result<String> {
     Ok(outcome)
 }
 
-fn backup_plan(run: &Run) -> Vec<String> {
-    vec![format!(
+fn backup_plan(run: &Run) -> Result<Vec<String>> {
+    Ok(vec![format!(
         "would write {}/{}",
         run.env.backups,
         backup::file_name(&run.env.name, time::OffsetDateTime::now_utc())
-    )]
+    )])
 }
 
 fn stop(run: &mut Run) -> Result<String> {
@@ -584,13 +585,13 @@ fn stop(run: &mut Run) -> Result<String> {
 
 /// The dry run's restart decisions, from the images present now: a built or
 /// pulled service that is unchanged now may still change with the build or pull.
-fn stop_plan(run: &Run) -> Vec<String> {
+fn stop_plan(run: &Run) -> Result<Vec<String>> {
     if run.options.restart_all {
-        return vec!["every app service (--restart-all)".to_owned()];
+        return Ok(vec!["every app service (--restart-all)".to_owned()]);
     }
     let specs = run.compose.specs().unwrap_or_default();
     let pulled = run.compose.pulled_services(&run.env.app_services).unwrap_or_default();
-    match run.compose.restart_decisions(&run.env.app_services) {
+    Ok(match run.compose.restart_decisions(&run.env.app_services) {
         Err(e) => vec![format!("restarts unknown ({e})")],
         Ok(decisions) => {
             let mut lines =
@@ -606,7 +607,7 @@ fn stop_plan(run: &Run) -> Vec<String> {
             }));
             lines
         }
-    }
+    })
 }
 
 fn start(run: &mut Run) -> Result<String> {
@@ -705,14 +706,14 @@ fn premigrate_step(run: &mut Run) -> Result<String> {
     Ok(format!("{outcome} ({why})"))
 }
 
-fn migrate_order_plan(run: &Run) -> Vec<String> {
+fn migrate_order_plan(run: &Run) -> Result<Vec<String>> {
     let first = read_history(run).map(|h| !h.ledger_exists && h.schema_objects == 0);
-    vec![match (run.env.migrate, first) {
+    Ok(vec![match (run.env.migrate, first) {
         (_, Ok(true)) => "before the start (first deploy: no ledger, empty schema)",
         (MigrateOrder::BeforeStart, _) => "before the start (migrate = \"before-start\")",
         (MigrateOrder::AfterStart, _) => "after the start (migrate = \"after-start\")",
     }
-    .to_owned()]
+    .to_owned()])
 }
 
 fn migrate_step(run: &mut Run) -> Result<String> {
@@ -722,8 +723,8 @@ fn migrate_step(run: &mut Run) -> Result<String> {
     apply_migrations(run)
 }
 
-fn pending_plan(run: &Run) -> Vec<String> {
-    match pending_migrations(run) {
+fn pending_plan(run: &Run) -> Result<Vec<String>> {
+    Ok(match pending_migrations(run) {
         Ok(pending) if pending.is_empty() => vec!["none pending".to_owned()],
         Ok(pending) => {
             let mut lines = vec![format!("{} pending", pending.len())];
@@ -731,7 +732,7 @@ fn pending_plan(run: &Run) -> Vec<String> {
             lines
         }
         Err(e) => vec![format!("pending migrations unknown ({e:#})")],
-    }
+    })
 }
 
 /// A first deploy: no `_prisma_migrations` table and nothing in the schema.
@@ -807,12 +808,14 @@ fn plan_step(run: &mut Run) -> Result<String> {
     Ok(format!("{} pending", plan.pending.len()))
 }
 
-fn plan_lines(run: &Run) -> Vec<String> {
-    match crate::migrate::plan_of(run.ctx, &run.env, run.options.migrate) {
-        Ok(plan) if plan.pending.is_empty() => vec![format!("no pending migrations, {} is up to date", run.env.name)],
-        Ok(plan) => crate::migrate::plan_table(run.ctx, &run.env, &plan),
-        Err(e) => vec![format!("refused: {e:#}")],
+fn plan_lines(run: &Run) -> Result<Vec<String>> {
+    // A refusal of the plan is the dry run's refusal too (exit 2).
+    let plan = crate::migrate::plan_of(run.ctx, &run.env, run.options.migrate)?;
+    let mut lines = crate::migrate::plan_table(run.ctx, &run.env, &plan);
+    if plan.pending.is_empty() {
+        lines.push(format!("no pending migrations, {} is up to date", run.env.name));
     }
+    Ok(lines)
 }
 
 fn backup_if_pending(run: &mut Run) -> Result<String> {
@@ -882,13 +885,15 @@ fn check_file(run: &mut Run) -> Result<String> {
     Ok(format!("{} COPY blocks, every statement one pg_dump writes", checked.copy_blocks))
 }
 
-fn check_file_plan(run: &Run) -> Vec<String> {
-    let Ok(job) = input(run) else { return vec!["no backup file".to_owned()] };
-    let check = match restore::check(&job.client, &job.verified) {
-        Ok(c) => format!("{} COPY blocks, every statement one pg_dump writes", c.copy_blocks),
-        Err(e) => format!("would refuse: {e}"),
-    };
-    vec![
+fn check_file_plan(run: &Run) -> Result<Vec<String>> {
+    let job = input(run)?;
+    // A file the check refuses is the dry run's refusal too.
+    let checked = restore::check(&job.client, &job.verified).map_err(|e| match e.outcome() {
+        restore::Outcome::Refused => crate::exit::refused(eyre!(e)),
+        _ => eyre!(e),
+    })?;
+    let check = format!("{} COPY blocks, every statement one pg_dump writes", checked.copy_blocks);
+    Ok(vec![
         format!(
             "would replace the database `{}` of `{}` with {} ({})",
             job.client.database().dbname,
@@ -897,7 +902,7 @@ fn check_file_plan(run: &Run) -> Vec<String> {
             human_bytes(job.verified.size)
         ),
         check,
-    ]
+    ])
 }
 
 fn stop_app(run: &mut Run) -> Result<String> {

@@ -7,6 +7,7 @@
 //! - `compose_steps`: a new pipeline composed from existing steps runs.
 //! - `release`: only what changed restarts; one-shot services; migrations
 //!   before the start; `deploy ENV` and `run PIPELINE ENV`.
+//! - `migrate_env`: `migrate ENV` as a pipeline: dry run, backup, journal, drift refused.
 //! - `registry`: pulled app services against a registry on loopback.
 //! - `restore`: the restore pipeline: a failed replay rolls back and the app
 //!   runs again, the dry run changes nothing, a good one restores; journal lines.
@@ -15,6 +16,7 @@
 
 mod compose_steps;
 mod deploy;
+mod migrate_env;
 mod registry;
 mod release;
 mod restore;
