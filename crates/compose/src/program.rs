@@ -39,13 +39,43 @@ impl Flavor {
         }
     }
 
-    /// Does this flavor run here?
+    /// Does this flavor run here? For v2, the plugin file in one of the
+    /// folders the docker CLI searches answers without a process (about
+    /// 0.1 s saved per drydock command); otherwise `version` is asked.
     pub fn available(self) -> bool {
+        if self == Flavor::V2 && v2_plugin_installed() {
+            return true;
+        }
         let (program, lead) = self.program();
         let mut args: Vec<&str> = lead.to_vec();
         args.push("version");
         duct::cmd(program, args).stdout_null().stderr_null().unchecked().run().is_ok_and(|o| o.status.success())
     }
+}
+
+/// The compose plugin in the folders the docker CLI searches for plugins
+/// (`$DOCKER_CONFIG/cli-plugins`, `~/.docker/cli-plugins`, then the system folders).
+fn v2_plugin_installed() -> bool {
+    let config = std::env::var_os("DOCKER_CONFIG")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".docker")));
+    let system = [
+        "/usr/local/lib/docker/cli-plugins",
+        "/usr/local/libexec/docker/cli-plugins",
+        "/usr/lib/docker/cli-plugins",
+        "/usr/libexec/docker/cli-plugins",
+    ];
+    config.map(|c| c.join("cli-plugins")).into_iter().chain(system.iter().map(std::path::PathBuf::from)).any(|dir| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(dir.join("docker-compose")).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    })
+}
+
+/// A project name both compose versions use verbatim as their label
+/// (`[a-z0-9][a-z0-9_-]*`); v1 would rewrite any other spelling.
+fn is_plain_project_name(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
 }
 
 /// The compose subcommands drydock may run. `down`, `rm`, `kill`, `restart`
@@ -281,8 +311,21 @@ impl Compose {
 
     /// Ids of the service's containers, running or not (one-off `run`
     /// containers excluded).
+    /// With a configured project name, `docker ps` by compose's labels answers
+    /// what `compose ps` would, without compose loading the files (0.1 s less).
     pub fn container_ids(&self, service: &str) -> Result<Vec<String>, ComposeError> {
-        let out = self.run(&["ps", "-a", "-q", service])?;
+        let project = self.env.project_name.as_deref().filter(|p| is_plain_project_name(p));
+        let out = match project {
+            Some(project) => {
+                let (project, service) = (
+                    format!("label=com.docker.compose.project={project}"),
+                    format!("label=com.docker.compose.service={service}"),
+                );
+                let args = ["ps", "-a", "-q", "--no-trunc", "--filter", &project, "--filter", &service];
+                self.capture(self.docker(&args), "docker ps")?
+            }
+            None => self.run(&["ps", "-a", "-q", service])?,
+        };
         Ok(out.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect())
     }
 
@@ -636,5 +679,15 @@ app-services = ["api"]
             assert!(matches!(compose.command(args), Err(ComposeError::Refused { .. })), "{args:?}");
         }
         assert!(compose.command(&["pull", "api"]).is_ok());
+    }
+
+    /// Only names both compose versions keep verbatim are looked up by label.
+    #[test]
+    fn plain_project_names() {
+        assert!(super::is_plain_project_name("drydock-demo-prod"));
+        assert!(super::is_plain_project_name("app_2"));
+        assert!(!super::is_plain_project_name("My.App"));
+        assert!(!super::is_plain_project_name("-x"));
+        assert!(!super::is_plain_project_name(""));
     }
 }
