@@ -167,10 +167,7 @@ fn ensure_same_database(client: &PgClient, url: &str, env: &str) -> Result<()> {
 
 /// [`Identity`] of the database at `url`, over tokio-postgres like the migration.
 fn target_identity(url: &str) -> Result<Identity> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .wrap_err("cannot start the async runtime")?;
+    let rt = crate::db::runtime()?;
     rt.block_on(async {
         let client = migrate::connect(url).await?;
         let row = client

@@ -118,7 +118,7 @@ fn ledger_findings(
     local: Vec<migrate::Migration>,
     allow_destructive: bool,
 ) -> Result<Vec<Finding>> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = crate::db::runtime()?;
     rt.block_on(async {
         // pgconn's one connect timeout bounds the wait (10 s unless the URL says otherwise).
         let client = migrate::connect(url).await?;

@@ -1,5 +1,6 @@
 //! Talking to the database from the xtask: does it answer, how big is it.
-//! Every connection goes through `pgconn` (every URL form, one timeout).
+//! Every connection goes through `pgconn` (every URL form, one timeout), on
+//! a runtime from [`runtime`], the xtask's one way to make one.
 
 use eyre::{Context, Result};
 
@@ -19,7 +20,7 @@ pub(crate) fn database_size(url: &str) -> Result<u64> {
 
 /// Runs `sql`, which returns one `int8`, on its own short-lived connection.
 fn query_one_i64(url: &str, application_name: &str, sql: &str) -> Result<i64> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = runtime()?;
     rt.block_on(async {
         let client = pgconn::connect(url, application_name).await?;
         let row = tokio::time::timeout(pgconn::DEFAULT_CONNECT_TIMEOUT, client.query_one(sql, &[]))
@@ -28,4 +29,12 @@ fn query_one_i64(url: &str, application_name: &str, sql: &str) -> Result<i64> {
             .wrap_err_with(|| format!("`{sql}` failed"))?;
         Ok(row.get(0))
     })
+}
+
+/// The async runtime of one piece of database work: current-thread, built
+/// per task rather than kept for the process, because dropping it is what
+/// closes the connections of that work at once (a session that holds an
+/// advisory lock must not outlive its task, also on an error path).
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().wrap_err("cannot start the async runtime")
 }

@@ -125,7 +125,7 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
 /// changing anything; a refusal (drift, failed migration...) is an error.
 pub(crate) fn plan_of(ctx: &Ctx, env: &Environment, flags: Flags) -> Result<migrate::Plan> {
     let local = migrate::load_dir(&env.migrations).map_err(|e| marked(e, env))?;
-    let rt = runtime()?;
+    let rt = crate::db::runtime()?;
     let client = connect(ctx, env, &rt)?;
     let history = rt.block_on(migrate::read_history(&client, local)).map_err(|e| marked(e, env))?;
     migrate::plan(&history, &options_of(flags)).map_err(|e| marked(e, env))
@@ -154,7 +154,7 @@ pub(crate) fn deploy(
     // STEP 1: the folder and its lock file, before connecting.
     let local = migrate::load_dir(&env.migrations).map_err(|e| marked(e, env))?;
     // STEP 2: connect, set the session's timeouts, take the lock.
-    let rt = runtime()?;
+    let rt = crate::db::runtime()?;
     let client = connect(ctx, env, &rt)?;
     let settings =
         migrate::Settings { lock_timeout: env.lock_timeout.clone(), statement_timeout: env.statement_timeout.clone() };
@@ -212,7 +212,7 @@ pub(crate) fn deploy(
 fn status(ctx: &Ctx, env: &Environment) -> Result<()> {
     let ui = &ctx.ui;
     let local = migrate::load_dir(&env.migrations)?;
-    let rt = runtime()?;
+    let rt = crate::db::runtime()?;
     let client = connect(ctx, env, &rt)?;
     let history = rt.block_on(migrate::read_history(&client, local))?;
     let status = migrate::status(&history);
@@ -265,7 +265,7 @@ fn resolve(ctx: &Ctx, args: ResolveArgs) -> Result<()> {
         (None, None) => eyre::bail!("pass --applied NAME or --rolled-back NAME"),
     };
     let local = migrate::load_dir(&env.migrations).map_err(|e| marked(e, &env))?;
-    let rt = runtime()?;
+    let rt = crate::db::runtime()?;
     let client = connect(ctx, &env, &rt)?;
     take_lock(&env, &rt, &client, &Progress::hidden(ctx.ui))?;
     let history = rt.block_on(migrate::read_history(&client, local)).map_err(|e| marked(e, &env))?;
@@ -284,7 +284,7 @@ fn baseline(ctx: &Ctx, env: &Environment) -> Result<()> {
     let ui = &ctx.ui;
     // STEP 1: the folder, the connection, the lock, the history.
     let local = migrate::load_dir(&env.migrations).map_err(|e| marked(e, env))?;
-    let rt = runtime()?;
+    let rt = crate::db::runtime()?;
     let compose = ctx.compose(env)?;
     let url = ctx.database_url(&compose)?;
     let client = rt.block_on(migrate::connect(&url)).map_err(|e| marked(e, env))?;
@@ -340,13 +340,9 @@ pub(crate) fn pending_count(ctx: &Ctx, env: &Environment, compose: &compose::Com
 pub(crate) fn history(ctx: &Ctx, env: &Environment, compose: &compose::Compose) -> Result<migrate::History> {
     let local = migrate::load_dir(&env.migrations)?;
     let url = ctx.database_url(compose).wrap_err("the database is not reachable")?;
-    let rt = runtime()?;
+    let rt = crate::db::runtime()?;
     let client = rt.block_on(migrate::connect(&url))?;
     Ok(rt.block_on(migrate::read_history(&client, local))?)
-}
-
-fn runtime() -> Result<Runtime> {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().wrap_err("cannot start the async runtime")
 }
 
 fn connect(ctx: &Ctx, env: &Environment, rt: &Runtime) -> Result<Client> {
