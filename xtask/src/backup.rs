@@ -3,7 +3,7 @@
 //! listing and retention; and the Ctrl-C/SIGTERM guard that backup and
 //! restore share.
 
-use backup::{PgClient, Sidecar, VerifyError};
+use backup::{PgClient, PgTool, Sidecar, VerifyError};
 use camino::{Utf8Path, Utf8PathBuf};
 use config::{Environment, PgDumpLocation};
 use eyre::{bail, Context, Result};
@@ -57,11 +57,11 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
         return verify(ctx, verify_args);
     }
     let env = ctx.env(&args.env)?;
-    let progress = ctx.ui.progress(&format!("backing up {}", env.name));
+    let progress = ctx.ui.progress(&format!("backing up {}", env.name()));
     let taken = take_verified(ctx, &env, &progress);
     progress.finish();
     taken?;
-    if let Some(keep) = args.keep.or(env.keep_backups) {
+    if let Some(keep) = args.keep.or(env.keep_backups()) {
         prune(ctx, &env, keep)?;
     }
     Ok(())
@@ -77,10 +77,10 @@ pub(crate) fn take_verified(ctx: &Ctx, env: &Environment, progress: &Progress) -
     let guard = Interruptible::enter()?;
     let ui = ctx.ui;
     if !ui.tty {
-        progress.line(format!("backing up {} with {} into {dir} ...", env.name, client.describe("pg_dump")));
+        progress.line(format!("backing up {} with {} into {dir} ...", env.name(), client.describe(PgTool::PgDump)));
     }
-    let result = backup::dump(&client, &dir, &env.name, guard.flag(), &mut |written| progress.bytes(written, None));
-    let backup = result.wrap_err_with(|| format!("the backup of {} failed", env.name))?;
+    let result = backup::dump(&client, &dir, &env.name(), guard.flag(), &mut |written| progress.bytes(written, None));
+    let backup = result.wrap_err_with(|| format!("the backup of {} failed", env.name()))?;
     progress.line(format!(
         "{} {} ({}, {}, {}/s)",
         ui.green("backup:"),
@@ -100,7 +100,7 @@ pub(crate) fn ensure_backup_covers_target(ctx: &Ctx, env: &Environment) -> Resul
     let compose = ctx.compose(env)?;
     let client = pg_client(ctx, env, &compose)?;
     let url = ctx.database_url(&compose)?;
-    ensure_same_database(&client, &url, &env.name)
+    ensure_same_database(&client, &url, &env.name())
 }
 
 /// Which database a session reaches: its cluster, port and name.
@@ -134,12 +134,13 @@ fn parse_identity(line: &str) -> Option<Identity> {
 /// Refuses, naming what differs, unless `client` (where pg_dump runs) and
 /// `url` (what gets changed) reach the same database.
 fn ensure_same_database(client: &PgClient, url: &str, env: &str) -> Result<()> {
-    let dumper = client.describe("pg_dump");
+    let dumper = client.describe(PgTool::PgDump);
     let cannot = "cannot check that the backup is of the database being changed, nothing was changed";
-    let out =
-        client.query(IDENTITY_SQL).wrap_err_with(|| format!("{cannot}: asking {} failed", client.describe("psql")))?;
+    let out = client
+        .query(IDENTITY_SQL)
+        .wrap_err_with(|| format!("{cannot}: asking {} failed", client.describe(PgTool::Psql)))?;
     let backup = parse_identity(&out)
-        .ok_or_else(|| eyre::eyre!("{cannot}: unexpected answer from {}: {out:?}", client.describe("psql")))?;
+        .ok_or_else(|| eyre::eyre!("{cannot}: unexpected answer from {}: {out:?}", client.describe(PgTool::Psql)))?;
     let target = target_identity(url).wrap_err(cannot)?;
     let mut differs = Vec::new();
     if backup.system_identifier != target.system_identifier {
@@ -182,14 +183,14 @@ fn target_identity(url: &str) -> Result<Identity> {
 /// How pg_dump and psql reach `env`'s database: inside the database
 /// container (default), or the host's programs over the URL (`pg-dump = "host"`).
 pub(crate) fn pg_client(ctx: &Ctx, env: &Environment, compose: &compose::Compose) -> Result<PgClient> {
-    Ok(match env.pg_dump {
+    Ok(match env.pg_dump() {
         PgDumpLocation::Container => PgClient::container(compose)?,
         PgDumpLocation::Host => PgClient::host(&ctx.database_url(compose)?)?,
     })
 }
 
 fn prune(ctx: &Ctx, env: &Environment, keep: usize) -> Result<()> {
-    let removed = backup::prune(&env.backups, &env.name, keep)?;
+    let removed = backup::prune(&env.backups(), &env.name(), keep)?;
     for path in &removed {
         ctx.ui.line(format!("retention (keep {keep}): deleted {path}"));
     }
@@ -218,7 +219,7 @@ fn verify(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
     let compose = ctx.compose(&env)?;
     let client = pg_client(ctx, &env, &compose)?;
     let guard = Interruptible::enter()?;
-    let progress = ui.progress(&format!("restoring into a scratch database on {}'s server", env.name));
+    let progress = ui.progress(&format!("restoring into a scratch database on {}'s server", env.name()));
     let test = restore::restore_test(&client, &verified, guard.flag());
     progress.finish();
     let test = test.wrap_err("the restore test failed")?;
@@ -265,7 +266,7 @@ pub(crate) fn env_for_file(file: &Utf8Path, flag: Option<&str>) -> Result<String
 
 pub(crate) fn list(ctx: &Ctx, args: ListArgs) -> Result<()> {
     let dir = match &args.env {
-        Some(name) => ctx.env(name)?.backups,
+        Some(name) => ctx.env(name)?.backups().to_owned(),
         None => ctx.config.backups.clone(),
     };
     let backups = backup::list(&dir, args.env.as_deref())?;

@@ -228,10 +228,10 @@ health-timeout = 120
     fn compose(&self, args: &[&str]) -> std::process::Command {
         let mut cmd = std::process::Command::new("docker");
         cmd.arg("compose");
-        for f in &self.stack.env.compose_files {
+        for f in self.stack.env.compose_files() {
             cmd.arg("-f").arg(f.as_str());
         }
-        cmd.arg("-p").arg(&self.stack.project).args(args).current_dir(self.stack.env.root.as_std_path());
+        cmd.arg("-p").arg(&self.stack.project).args(args).current_dir(self.stack.env.root().as_std_path());
         cmd.stdin(std::process::Stdio::null()).stderr(std::process::Stdio::piped());
         cmd
     }

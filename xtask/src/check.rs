@@ -22,7 +22,7 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let compose = ctx.compose(&env)?;
     let findings = findings(ctx, &env, &compose, args.allow_destructive)?;
     if findings.is_empty() {
-        ctx.ui.line(format!("{} {}: no findings, a deploy may go ahead", ctx.ui.green("ok"), env.name));
+        ctx.ui.line(format!("{} {}: no findings, a deploy may go ahead", ctx.ui.green("ok"), env.name()));
         return Ok(());
     }
     for f in &findings {
@@ -31,8 +31,8 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
     Err(crate::exit::refused(eyre::eyre!(
         "{} finding(s) would stop a deploy of {}: fix them and run `cargo xtask check {}` again",
         findings.len(),
-        env.name,
-        env.name
+        env.name(),
+        env.name()
     )))
 }
 
@@ -60,9 +60,9 @@ pub(crate) fn findings(
         Err(e) => findings.push(finding("compose config", e.to_string(), "fix the compose files")),
         Ok(definitions) => {
             let apps: Vec<_> =
-                definitions.iter().filter(|d| env.app_services.names().contains(&d.name)).cloned().collect();
-            findings.extend(preflight::scan_services(&apps, &env.compose_files));
-            if let Some(db) = definitions.iter().find(|d| d.name == env.database_service) {
+                definitions.iter().filter(|d| env.app_services().names().contains(&d.name)).cloned().collect();
+            findings.extend(preflight::scan_services(&apps, &env.compose_files()));
+            if let Some(db) = definitions.iter().find(|d| d.name == env.database_service()) {
                 findings.extend(preflight::check_data_volume(db));
             }
         }
@@ -76,21 +76,21 @@ pub(crate) fn findings(
             ));
         }
     }
-    match migrate::load_dir(&env.migrations) {
-        Err(e) => findings.push(finding(env.migrations.as_str(), e.to_string(), "fix the migrations folder")),
+    match migrate::load_dir(&env.migrations()) {
+        Err(e) => findings.push(finding(env.migrations().as_str(), e.to_string(), "fix the migrations folder")),
         // On a first deploy the database does not run yet: the migrate step
         // checks again once it does.
         Ok(local) => match ctx.database_url(compose) {
             Err(_) if !database_running(env, compose) => {}
             Err(e) => findings.push(finding(
-                &format!("database of {}", env.name),
+                &format!("database of {}", env.name()),
                 format!("{e:#}"),
                 "set DATABASE_URL, or fix the database service's environment",
             )),
             Ok(url) => match ledger_findings(&url, env, local, allow_destructive) {
                 Ok(found) => findings.extend(found),
                 Err(e) => findings.push(finding(
-                    &format!("database of {}", env.name),
+                    &format!("database of {}", env.name()),
                     format!("{e:#}"),
                     "make the database reachable",
                 )),
@@ -104,7 +104,7 @@ pub(crate) fn findings(
 /// Destructive statements in the pending migrations of `env` (for the
 /// migrate step, which runs after the database was started on a first deploy).
 pub(crate) fn destructive_pending(ctx: &Ctx, env: &Environment, compose: &Compose) -> Result<Vec<Finding>> {
-    let local = migrate::load_dir(&env.migrations)?;
+    let local = migrate::load_dir(&env.migrations())?;
     let url = ctx.database_url(compose)?;
     ledger_findings(&url, env, local, false)
 }
@@ -126,15 +126,15 @@ fn ledger_findings(
         let mut out = Vec::new();
         match migrate::plan(&history, &migrate::Options::default()) {
             Err(e) => out.push(Finding {
-                place: format!("migrations of {}", env.name),
-                why: e.in_env(&env.name).to_string(),
+                place: format!("migrations of {}", env.name()),
+                why: e.in_env(&env.name()).to_string(),
                 fix: "resolve the problems listed, then deploy again".into(),
             }),
             Ok(plan) if !allow_destructive => {
                 for p in &plan.pending {
                     for f in &p.findings {
                         out.push(Finding {
-                            place: format!("{}/{}/migration.sql:{}", env.migrations, f.migration, f.line),
+                            place: format!("{}/{}/migration.sql:{}", env.migrations(), f.migration, f.line),
                             why: format!("pending migration {} ({})", f.kind, f.statement),
                             fix: "review it; if intended, deploy with --allow-destructive".into(),
                         });
@@ -158,7 +158,7 @@ fn api_at_least(version: &str, want_major: u32, want_minor: u32) -> bool {
 /// database size. A check that cannot run is a finding, never skipped.
 fn disk_finding(ctx: &Ctx, env: &Environment, compose: &Compose) -> Option<Finding> {
     let cannot = |why: String, fix: &str| {
-        Some(Finding { place: format!("disk room for a backup of {}", env.name), why, fix: fix.to_owned() })
+        Some(Finding { place: format!("disk room for a backup of {}", env.name()), why, fix: fix.to_owned() })
     };
     let url = match ctx.database_url(compose) {
         Ok(url) => url,
@@ -191,7 +191,7 @@ fn disk_finding(ctx: &Ctx, env: &Environment, compose: &Compose) -> Option<Findi
 /// A container of the database service runs (else a deploy starts it and checks again then).
 /// Unknown counts as running, so that the check reports instead of skipping.
 fn database_running(env: &Environment, compose: &Compose) -> bool {
-    compose.containers(&env.database_service).map(|c| c.iter().any(|c| c.status == "running")).unwrap_or(true)
+    compose.containers(&env.database_service()).map(|c| c.iter().any(|c| c.status == "running")).unwrap_or(true)
 }
 
 /// Free bytes on the file system holding `dir`, from `df -Pk`.

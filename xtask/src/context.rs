@@ -62,7 +62,7 @@ impl Ctx {
     /// An environment's backups folder (tests point it elsewhere), created
     /// with mode 0700 if missing.
     pub(crate) fn backups_dir_of(&self, env: &Environment) -> Result<Utf8PathBuf> {
-        let dir = env.backups.clone();
+        let dir = env.backups().to_owned();
         std::fs::create_dir_all(&dir).wrap_err_with(|| format!("cannot create {dir}"))?;
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))

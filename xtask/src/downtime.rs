@@ -38,8 +38,8 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let stack = testbench::Stack::new("bench-deploy", compose::Flavor::V2);
     let env = stack.env.clone();
     let compose = stack.compose.clone();
-    let apps = env.app_services.clone();
-    let timeout = Duration::from_secs(env.health_timeout_secs);
+    let apps = compose.app_services();
+    let timeout = Duration::from_secs(env.health_timeout_secs());
     // Compose reads the build arguments from the environment; set before any thread starts.
     std::env::set_var("API_BUILD_SECONDS", args.build_seconds.to_string());
 
@@ -51,9 +51,9 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
     ctx.ui.line(ctx.ui.bold("naive order: stop, build, start"));
     std::env::set_var("API_BUILD_ID", format!("naive-{}", unique()));
     let naive = measure(&compose, &env, || {
-        compose.stop(&apps)?;
-        compose.build(&apps)?;
-        crate::steps::up_and_wait(&compose, &apps, true, timeout)
+        apps.stop()?;
+        apps.build()?;
+        crate::steps::up_and_wait(&apps, true, timeout)
     })?;
 
     ctx.ui.line(ctx.ui.bold("drydock: cargo xtask deploy (build while serving)"));
@@ -118,7 +118,7 @@ fn measure(compose: &Compose, env: &Environment, work: impl FnOnce() -> Result<(
 
 /// Every app service has a running, healthy container.
 fn serving(compose: &Compose, env: &Environment) -> bool {
-    env.app_services.names().iter().all(|s| compose.containers(s).is_ok_and(|cs| cs.iter().any(|c| c.is_ready())))
+    env.app_services().names().iter().all(|s| compose.containers(s).is_ok_and(|cs| cs.iter().any(|c| c.is_ready())))
 }
 
 fn unique() -> String {

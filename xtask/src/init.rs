@@ -317,8 +317,8 @@ mod tests {
         assert_eq!(adopt(&dir, &ui, args(false)).unwrap(), "prod");
         let written = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
         let env = config::Config::parse(&dir, &written).unwrap().environment("prod").unwrap();
-        assert_eq!(env.database_service, "postgres");
-        let mut apps = env.app_services.names().to_vec();
+        assert_eq!(env.database_service(), "postgres");
+        let mut apps = env.app_services().names().to_vec();
         apps.sort();
         assert_eq!(apps, ["api", "redis", "web"]);
         assert!(written.contains("migrations = \"app/prisma/migrations\""), "{written}");

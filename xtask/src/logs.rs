@@ -23,7 +23,7 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let compose = ctx.compose(&env)?;
     let configured = env.configured_services();
     if let Some(unknown) = args.services.iter().find(|s| !configured.contains(s)) {
-        eyre::bail!("`{unknown}` is not a service of {}: use one of {}", env.name, configured.join(", "));
+        eyre::bail!("`{unknown}` is not a service of {}: use one of {}", env.name(), configured.join(", "));
     }
     let services = if args.services.is_empty() { configured } else { args.services };
     compose.logs(&services, args.follow, args.tail)?.stdin_null().run().wrap_err("compose logs failed")?;

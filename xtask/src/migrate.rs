@@ -124,7 +124,7 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
 /// The plan of `env`'s pending migrations, read without the lock and without
 /// changing anything; a refusal (drift, failed migration...) is an error.
 pub(crate) fn plan_of(ctx: &Ctx, env: &Environment, flags: Flags) -> Result<migrate::Plan> {
-    let local = migrate::load_dir(&env.migrations).map_err(|e| marked(e, env))?;
+    let local = migrate::load_dir(&env.migrations()).map_err(|e| marked(e, env))?;
     let rt = crate::db::runtime()?;
     let client = connect(ctx, env, &rt)?;
     let history = rt.block_on(migrate::read_history(&client, local)).map_err(|e| marked(e, env))?;
@@ -152,12 +152,14 @@ pub(crate) fn deploy(
     let ui = &ctx.ui;
     let started = Instant::now();
     // STEP 1: the folder and its lock file, before connecting.
-    let local = migrate::load_dir(&env.migrations).map_err(|e| marked(e, env))?;
+    let local = migrate::load_dir(&env.migrations()).map_err(|e| marked(e, env))?;
     // STEP 2: connect, set the session's timeouts, take the lock.
     let rt = crate::db::runtime()?;
     let client = connect(ctx, env, &rt)?;
-    let settings =
-        migrate::Settings { lock_timeout: env.lock_timeout.clone(), statement_timeout: env.statement_timeout.clone() };
+    let settings = migrate::Settings {
+        lock_timeout: env.lock_timeout().map(str::to_owned),
+        statement_timeout: env.statement_timeout().map(str::to_owned),
+    };
     rt.block_on(migrate::configure(&client, &settings)).map_err(|e| marked(e, env))?;
     take_lock(env, &rt, &client, progress)?;
     // STEP 3: validate everything before the first change.
@@ -202,7 +204,7 @@ pub(crate) fn deploy(
         "{}: applied {} migrations to {} ({tx} tx, {no_tx} no-tx) in {}",
         ui.green("ok"),
         applied.len(),
-        env.name,
+        env.name(),
         human_duration(started.elapsed())
     ));
     Ok(applied)
@@ -211,7 +213,7 @@ pub(crate) fn deploy(
 /// `migrate status ENV`: exit 0 only when nothing is pending and nothing is wrong.
 fn status(ctx: &Ctx, env: &Environment) -> Result<()> {
     let ui = &ctx.ui;
-    let local = migrate::load_dir(&env.migrations)?;
+    let local = migrate::load_dir(&env.migrations())?;
     let rt = crate::db::runtime()?;
     let client = connect(ctx, env, &rt)?;
     let history = rt.block_on(migrate::read_history(&client, local))?;
@@ -234,18 +236,23 @@ fn status(ctx: &Ctx, env: &Environment) -> Result<()> {
     }
     ui.table(&["MIGRATION", "STATE"], &rows);
     for p in &status.problems {
-        ui.line(format!("{} {}", ui.red("problem:"), p.in_env(&env.name)));
+        ui.line(format!("{} {}", ui.red("problem:"), p.in_env(&env.name())));
     }
     if status.is_up_to_date() {
-        ui.line(format!("{}: {} migrations applied, {} is up to date", ui.green("ok"), status.applied.len(), env.name));
+        ui.line(format!(
+            "{}: {} migrations applied, {} is up to date",
+            ui.green("ok"),
+            status.applied.len(),
+            env.name()
+        ));
         return Ok(());
     }
     eyre::bail!(
         "{} is not up to date: {} pending, {} problems; apply with `cargo xtask migrate {}` (or `--dry-run` to see the plan)",
-        env.name,
+        env.name(),
         status.pending.len(),
         status.problems.len(),
-        env.name
+        env.name()
     )
 }
 
@@ -264,7 +271,7 @@ fn resolve(ctx: &Ctx, args: ResolveArgs) -> Result<()> {
         (None, Some(name)) => (name, Resolution::RolledBack),
         (None, None) => eyre::bail!("pass --applied NAME or --rolled-back NAME"),
     };
-    let local = migrate::load_dir(&env.migrations).map_err(|e| marked(e, &env))?;
+    let local = migrate::load_dir(&env.migrations()).map_err(|e| marked(e, &env))?;
     let rt = crate::db::runtime()?;
     let client = connect(ctx, &env, &rt)?;
     take_lock(&env, &rt, &client, &Progress::hidden(ctx.ui))?;
@@ -275,7 +282,7 @@ fn resolve(ctx: &Ctx, args: ResolveArgs) -> Result<()> {
         Resolution::Applied => "applied",
         Resolution::RolledBack => "rolled back (it runs again on the next deploy)",
     };
-    ctx.ui.line(format!("{}: recorded {name} as {what} in {}", ctx.ui.green("ok"), env.name));
+    ctx.ui.line(format!("{}: recorded {name} as {what} in {}", ctx.ui.green("ok"), env.name()));
     Ok(())
 }
 
@@ -283,7 +290,7 @@ fn resolve(ctx: &Ctx, args: ResolveArgs) -> Result<()> {
 fn baseline(ctx: &Ctx, env: &Environment) -> Result<()> {
     let ui = &ctx.ui;
     // STEP 1: the folder, the connection, the lock, the history.
-    let local = migrate::load_dir(&env.migrations).map_err(|e| marked(e, env))?;
+    let local = migrate::load_dir(&env.migrations()).map_err(|e| marked(e, env))?;
     let rt = crate::db::runtime()?;
     let compose = ctx.compose(env)?;
     let url = ctx.database_url(&compose)?;
@@ -293,7 +300,7 @@ fn baseline(ctx: &Ctx, env: &Environment) -> Result<()> {
     // STEP 2: a verified backup, unless the baseline refuses before any change anyway.
     if history.rows.is_empty() && !history.local.is_empty() {
         crate::backup::ensure_backup_covers_target(ctx, env)?;
-        let progress = ui.progress(&format!("backing up {}", env.name));
+        let progress = ui.progress(&format!("backing up {}", env.name()));
         let path = crate::backup::take_verified(ctx, env, &progress);
         progress.finish();
         let path =
@@ -311,9 +318,9 @@ fn baseline(ctx: &Ctx, env: &Environment) -> Result<()> {
             ui.line(format!(
                 "{}: the schema of {} is what the {} migrations give; they are recorded as applied, `cargo xtask migrate {}` applies only newer ones",
                 ui.green("ok"),
-                env.name,
+                env.name(),
                 names.len(),
-                env.name
+                env.name()
             ));
             Ok(())
         }
@@ -323,9 +330,9 @@ fn baseline(ctx: &Ctx, env: &Environment) -> Result<()> {
             }
             Err(crate::exit::refused(eyre::eyre!(
                 "the schema of {} differs from what the migrations give ({} differences above), nothing was changed: change the migrations (or the database) until they match, then run `cargo xtask migrate baseline {}` again",
-                env.name,
+                env.name(),
                 differences.len(),
-                env.name
+                env.name()
             )))
         }
     }
@@ -338,7 +345,7 @@ pub(crate) fn pending_count(ctx: &Ctx, env: &Environment, compose: &compose::Com
 
 /// The ledger and the local migrations, read without changing anything.
 pub(crate) fn history(ctx: &Ctx, env: &Environment, compose: &compose::Compose) -> Result<migrate::History> {
-    let local = migrate::load_dir(&env.migrations)?;
+    let local = migrate::load_dir(&env.migrations())?;
     let url = ctx.database_url(compose).wrap_err("the database is not reachable")?;
     let rt = crate::db::runtime()?;
     let client = rt.block_on(migrate::connect(&url))?;
@@ -354,7 +361,7 @@ fn connect(ctx: &Ctx, env: &Environment, rt: &Runtime) -> Result<Client> {
 /// Takes the advisory lock, saying who holds it while waiting.
 fn take_lock(env: &Environment, rt: &Runtime, client: &Client, progress: &Progress) -> Result<()> {
     let mut last: Option<(i32, Instant)> = None;
-    let wait = Duration::from_secs(env.migrate_lock_wait_secs);
+    let wait = Duration::from_secs(env.migrate_lock_wait_secs());
     rt.block_on(migrate::lock(client, wait, |holder, waited| {
         let pid = holder.map_or(0, |h| h.pid);
         if last.is_some_and(|(p, at)| p == pid && at.elapsed() < Duration::from_secs(5)) {
@@ -375,8 +382,11 @@ fn take_lock(env: &Environment, rt: &Runtime, client: &Client, progress: &Progre
 /// The plan as lines: accepted problems, the pending migrations' table, destructive findings.
 pub(crate) fn plan_table(ctx: &Ctx, env: &Environment, plan: &migrate::Plan) -> Vec<String> {
     let ui = &ctx.ui;
-    let mut lines: Vec<String> =
-        plan.accepted.iter().map(|a| format!("{} accepted: {}", ui.yellow("warning:"), a.in_env(&env.name))).collect();
+    let mut lines: Vec<String> = plan
+        .accepted
+        .iter()
+        .map(|a| format!("{} accepted: {}", ui.yellow("warning:"), a.in_env(&env.name())))
+        .collect();
     if plan.pending.is_empty() {
         return lines;
     }
@@ -407,7 +417,7 @@ fn marked(e: migrate::MigrateError, env: &Environment) -> eyre::Report {
         Exit::Failed => crate::exit::failed,
         Exit::Unknown => crate::exit::unknown,
     };
-    mark(eyre::eyre!("{}", e.in_env(&env.name)))
+    mark(eyre::eyre!("{}", e.in_env(&env.name())))
 }
 
 /// Refused before any change, failed and rolled back as the server confirmed,

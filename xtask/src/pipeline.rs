@@ -79,7 +79,7 @@ pub(crate) fn run(pipeline: &Pipeline, mut run: Run) -> Result<()> {
     if run.options.dry_run {
         return dry_run(pipeline, &run);
     }
-    ui.line(ui.bold(&format!("{} {} ({} steps)", pipeline.name, run.env.name, pipeline.steps.len())));
+    ui.line(ui.bold(&format!("{} {} ({} steps)", pipeline.name, run.env.name(), pipeline.steps.len())));
     // From here on Ctrl-C and SIGTERM end the run between steps (a step that
     // streams, like the backup or the replay, stops at once), through the
     // same recovery as any failure.
@@ -134,14 +134,14 @@ pub(crate) fn run(pipeline: &Pipeline, mut run: Run) -> Result<()> {
     summary(&run, &records, started.elapsed());
     let entry = Entry::new(
         &run.ctx.root,
-        &run.env.name,
+        &run.env.name(),
         run.pipeline,
         &records,
         started.elapsed(),
         steps::backup_of(&run).as_deref(),
         failure.as_ref().map(|e| format!("{e:#}")),
     );
-    if let Err(e) = journal::append(&run.env.backups, &entry) {
+    if let Err(e) = journal::append(&run.env.backups(), &entry) {
         ui.warn(format!("could not write the journal: {e:#}"));
     }
     // Dropping the lock releases it (after a failure; UNLOCK did on success).
@@ -155,7 +155,7 @@ pub(crate) fn run(pipeline: &Pipeline, mut run: Run) -> Result<()> {
 
 /// What the operator can do after a failed run, from where it stands.
 fn failure_advice(run: &Run, recovery: Option<String>) -> String {
-    let env = &run.env.name;
+    let env = &run.env.name();
     let advice = match (run.backup_path(), run.state, run.pipeline) {
         (Some(path), State::DataUnchanged { .. }, "restore") => format!(
             "the database is as before this restore (the server confirmed the rollback); the safety backup is {path}"
@@ -223,15 +223,15 @@ fn summary(run: &Run, records: &[StepRecord], total: Duration) {
 fn dry_run(pipeline: &Pipeline, run: &Run) -> Result<()> {
     let ui = run.ctx.ui;
     let env = &run.env;
-    ui.line(ui.bold(&format!("{} {} --dry-run: nothing will be changed", pipeline.name, env.name)));
+    ui.line(ui.bold(&format!("{} {} --dry-run: nothing will be changed", pipeline.name, env.name())));
     ui.line(format!(
         "compose:         {} {}",
         run.compose.flavor().command_name(),
-        env.compose_files.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(", ")
+        env.compose_files().iter().map(|f| f.as_str()).collect::<Vec<_>>().join(", ")
     ));
-    ui.line(format!("project:         {}", env.project_name.as_deref().unwrap_or("(compose default)")));
-    ui.line(format!("database:        {} (never stopped)", env.database_service));
-    ui.line(format!("app services:    {}", env.app_services.names().join(", ")));
+    ui.line(format!("project:         {}", env.project_name().unwrap_or("(compose default)")));
+    ui.line(format!("database:        {} (never stopped)", env.database_service()));
+    ui.line(format!("app services:    {}", env.app_services().names().join(", ")));
     ui.line("steps:");
     for (i, step) in pipeline.steps.iter().enumerate() {
         ui.line(format!("  {}. {:<10} {}", i + 1, step.name, step.about));

@@ -43,7 +43,7 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
 
     let mut services = Vec::new();
     for state in compose.states()? {
-        let role = if state.service == env.database_service { "database" } else { "app" };
+        let role = if state.service == env.database_service() { "database" } else { "app" };
         if state.containers.is_empty() {
             services.push(Row {
                 service: state.service.clone(),
@@ -74,7 +74,7 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let pending_migrations =
         if database_answers { crate::migrate::pending_count(ctx, &env, &compose).ok() } else { None };
     let report = Report {
-        environment: env.name.clone(),
+        environment: env.name().to_owned(),
         compose: compose.flavor().command_name().to_owned(),
         services,
         database_answers,
@@ -114,7 +114,7 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
     }
     match report.pending_migrations {
         Some(0) => ui.line("migrations: up to date"),
-        Some(n) => ui.line(format!("migrations: {n} pending (apply with `cargo xtask migrate {}`)", env.name)),
+        Some(n) => ui.line(format!("migrations: {n} pending (apply with `cargo xtask migrate {}`)", env.name())),
         None => ui.line("migrations: unknown"),
     }
     Ok(())

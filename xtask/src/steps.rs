@@ -10,8 +10,8 @@ use std::time::Duration;
 use camino::{Utf8Path, Utf8PathBuf};
 use eyre::{bail, eyre, Result, WrapErr};
 
-use compose::{Compose, Decision};
-use config::{AppServices, Environment, MigrateOrder};
+use compose::{Apps, Compose, Decision};
+use config::{Environment, MigrateOrder};
 
 use crate::ui::{human_bytes, human_duration, Progress};
 use crate::Ctx;
@@ -175,9 +175,9 @@ impl<'a> Run<'a> {
         options: Options,
     ) -> Run<'a> {
         let command = match pipeline {
-            "deploy" => format!("cargo xtask deploy {}", env.name),
-            "migrate" => format!("cargo xtask migrate {}", env.name),
-            other => format!("cargo xtask run {other} {}", env.name),
+            "deploy" => format!("cargo xtask deploy {}", env.name()),
+            "migrate" => format!("cargo xtask migrate {}", env.name()),
+            other => format!("cargo xtask run {other} {}", env.name()),
         };
         Run {
             ctx,
@@ -204,7 +204,7 @@ impl<'a> Run<'a> {
     /// The app services this run restarts (all of them before `stop` decided).
     pub(crate) fn restarting(&self) -> Vec<String> {
         match self.decisions.is_empty() {
-            true => self.env.app_services.names().to_vec(),
+            true => self.env.app_services().names().to_vec(),
             false => self.decisions.iter().filter(|(_, d)| d.restarts()).map(|(s, _)| s.clone()).collect(),
         }
     }
@@ -233,7 +233,7 @@ impl<'a> Run<'a> {
     }
 
     fn health_timeout(&self) -> Duration {
-        Duration::from_secs(self.env.health_timeout_secs)
+        Duration::from_secs(self.env.health_timeout_secs())
     }
 }
 
@@ -267,15 +267,15 @@ mod verified {
 
 /// Stops `apps` (never the database): the only stop of this crate, and it
 /// needs the proof of a verified backup.
-fn stop_services(compose: &Compose, apps: &AppServices, _backup: &VerifiedBackup) -> Result<()> {
-    Ok(compose.stop(apps)?)
+fn stop_services(apps: &Apps<'_>, _backup: &VerifiedBackup) -> Result<()> {
+    Ok(apps.stop()?)
 }
 
 /// Starts `apps` (`up -d --no-deps --no-build`, recreated when `recreate`)
 /// and waits until they are healthy or done: the one up-then-wait-healthy.
-pub(crate) fn up_and_wait(compose: &Compose, apps: &AppServices, recreate: bool, timeout: Duration) -> Result<()> {
-    compose.up(apps, recreate)?;
-    compose.wait_healthy(apps.names(), timeout)?;
+pub(crate) fn up_and_wait(apps: &Apps<'_>, recreate: bool, timeout: Duration) -> Result<()> {
+    apps.up(recreate)?;
+    apps.compose().wait_healthy(apps.names(), timeout)?;
     Ok(())
 }
 
@@ -446,7 +446,7 @@ fn preflight(run: &mut Run) -> Result<String> {
 fn build(run: &mut Run) -> Result<String> {
     // Build what is built, pull what is pulled, all before anything stops:
     // a failed build or pull changes nothing.
-    let apps = run.env.app_services.clone();
+    let apps = run.compose.app_services();
     let built: Vec<String> = run
         .compose
         .specs()?
@@ -454,25 +454,20 @@ fn build(run: &mut Run) -> Result<String> {
         .filter(|s| s.built && apps.names().contains(&s.name))
         .map(|s| s.name)
         .collect();
-    let pulled = run.compose.pulled_services(&apps)?;
+    let pulled = apps.pulled()?.names().to_vec();
     let mut done = Vec::new();
     if !built.is_empty() {
         run.progress.message(&format!("building {}", built.join(", ")));
-        run.compose.build(&subset(run, &built)?)?;
+        apps.subset(&built)?.build()?;
         done.push(format!("built {}", built.join(", ")));
     }
     if !pulled.is_empty() {
         run.progress.message(&format!("pulling {}", pulled.join(", ")));
-        run.compose.pull(&subset(run, &pulled)?)?;
+        apps.subset(&pulled)?.pull()?;
         done.push(format!("pulled {}", pulled.join(", ")));
     }
     run.pulled = pulled;
     Ok(if done.is_empty() { "nothing to build or pull".to_owned() } else { done.join("; ") })
-}
-
-/// The app services named in `names`, as the type that stop/up take.
-fn subset(run: &Run, names: &[String]) -> Result<AppServices> {
-    run.env.app_services.subset(names).ok_or_else(|| eyre!("{} are not all app services", names.join(", ")))
 }
 
 /// `repo:drydock-previous` for an image reference `repo[:tag]`.
@@ -490,8 +485,8 @@ fn lock(run: &mut Run) -> Result<String> {
     if run.compose.start_database_if_stopped()? {
         // First deploy: the database did not run; it is started (never
         // recreated) and must be healthy before anything else.
-        run.compose.wait_healthy(&[run.env.database_service.clone()], run.health_timeout())?;
-        note = format!("; started the database service `{}` (first deploy)", run.env.database_service);
+        run.compose.wait_healthy(&[run.env.database_service().to_owned()], run.health_timeout())?;
+        note = format!("; started the database service `{}` (first deploy)", run.env.database_service());
     }
     let url = run.ctx.database_url(&run.compose)?;
     let dir = run.ctx.backups_dir_of(&run.env)?;
@@ -499,7 +494,7 @@ fn lock(run: &mut Run) -> Result<String> {
     // (official images run their init server on the socket only): retry briefly.
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     let lock = loop {
-        match deploylock::acquire(&url, &dir, &run.env.name, &run.command, run.options.lock_wait) {
+        match deploylock::acquire(&url, &dir, &run.env.name(), &run.command, run.options.lock_wait) {
             Err(deploylock::LockError::Database(_)) if std::time::Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(500));
             }
@@ -525,8 +520,8 @@ fn backup_step(run: &mut Run) -> Result<String> {
 fn backup_plan(run: &Run) -> Result<Vec<String>> {
     Ok(vec![format!(
         "would write {}/{}",
-        run.env.backups,
-        backup::file_name(&run.env.name, time::OffsetDateTime::now_utc())
+        run.env.backups(),
+        backup::file_name(&run.env.name(), time::OffsetDateTime::now_utc())
     )])
 }
 
@@ -536,7 +531,7 @@ fn stop(run: &mut Run) -> Result<String> {
     }
     // Under the lock and after build and pull: which services change? The
     // others keep running (no stop, no downtime) unless --restart-all.
-    let mut decisions = run.compose.restart_decisions(&run.env.app_services)?;
+    let mut decisions = run.compose.app_services().restart_decisions()?;
     if run.options.restart_all {
         for (_, d) in decisions.iter_mut().filter(|(_, d)| !d.restarts()) {
             *d = Decision::Restart("--restart-all".into());
@@ -562,7 +557,7 @@ fn stop(run: &mut Run) -> Result<String> {
         bail!("refusing to stop the app services without a verified backup of this run");
     };
     run.state = State::AppStopped;
-    stop_services(&run.compose, &subset(run, &restarting)?, backup)?;
+    stop_services(&run.compose.app_services().subset(&restarting)?, backup)?;
     // Say "stopped" only of what ran; a service without a container is new.
     let (stopped, new): (Vec<_>, Vec<_>) = run
         .decisions
@@ -590,8 +585,9 @@ fn stop_plan(run: &Run) -> Result<Vec<String>> {
         return Ok(vec!["every app service (--restart-all)".to_owned()]);
     }
     let specs = run.compose.specs().unwrap_or_default();
-    let pulled = run.compose.pulled_services(&run.env.app_services).unwrap_or_default();
-    Ok(match run.compose.restart_decisions(&run.env.app_services) {
+    let apps = run.compose.app_services();
+    let pulled = apps.pulled().map(|p| p.names().to_vec()).unwrap_or_default();
+    Ok(match apps.restart_decisions() {
         Err(e) => vec![format!("restarts unknown ({e})")],
         Ok(decisions) => {
             let mut lines =
@@ -616,11 +612,11 @@ fn start(run: &mut Run) -> Result<String> {
         run.state = run.state.live();
         return Ok("nothing to start: every app service kept running".to_owned());
     }
-    let apps = subset(run, &restarting)?;
+    let apps = run.compose.app_services().subset(&restarting)?;
     run.progress.message(&format!("starting {}", apps.names().join(", ")));
     // A release that does not get healthy is rolled back by the runner's one
     // recovery (the previous images), because the app is still stopped.
-    up_and_wait(&run.compose, &apps, true, run.health_timeout()).wrap_err("the new release did not become healthy")?;
+    up_and_wait(&apps, true, run.health_timeout()).wrap_err("the new release did not become healthy")?;
     run.state = run.state.app_back().live();
     Ok(format!("{} healthy (or done)", apps.names().join(", ")))
 }
@@ -653,8 +649,8 @@ pub(crate) fn roll_back_images(run: &mut Run) -> Result<()> {
             retag_after.push((current, reference));
         }
     }
-    let apps = subset(run, &restarting)?;
-    let healthy = up_and_wait(&run.compose, &apps, true, run.health_timeout());
+    let apps = run.compose.app_services().subset(&restarting)?;
+    let healthy = up_and_wait(&apps, true, run.health_timeout());
     // Whatever the outcome, the pulled references name the pulled images again.
     for (id, reference) in retag_after {
         run.compose.tag_image(&id, &reference)?;
@@ -675,8 +671,9 @@ pub(crate) fn bring_app_back(run: &mut Run) -> Option<(bool, String)> {
         roll_back_images(run)
     } else {
         let restarting = run.restarting();
-        let apps = run.env.app_services.subset(&restarting).unwrap_or_else(|| run.env.app_services.clone());
-        up_and_wait(&run.compose, &apps, false, run.health_timeout())
+        let all = run.compose.app_services();
+        let apps = all.subset(&restarting).unwrap_or(all);
+        up_and_wait(&apps, false, run.health_timeout())
     };
     run.state = run.state.app_back();
     Some(match (result, from_previous) {
@@ -684,18 +681,18 @@ pub(crate) fn bring_app_back(run: &mut Run) -> Option<(bool, String)> {
         (Ok(()), false) => (true, "the app services were started again and are healthy".to_owned()),
         (Err(e), true) => (
             false,
-            format!("restoring the previous images failed too ({e:#}): run `cargo xtask status {}`", run.env.name),
+            format!("restoring the previous images failed too ({e:#}): run `cargo xtask status {}`", run.env.name()),
         ),
         (Err(e), false) => (
             false,
-            format!("the app services did NOT come back healthy ({e:#}): run `cargo xtask status {}`", run.env.name),
+            format!("the app services did NOT come back healthy ({e:#}): run `cargo xtask status {}`", run.env.name()),
         ),
     })
 }
 
 fn premigrate_step(run: &mut Run) -> Result<String> {
     let first = first_deploy(run)?;
-    if run.env.migrate != MigrateOrder::BeforeStart && !first {
+    if run.env.migrate() != MigrateOrder::BeforeStart && !first {
         return Ok("skipped: migrate = \"after-start\" (migrations run after the start)".to_owned());
     }
     let outcome = apply_migrations(run)?;
@@ -708,7 +705,7 @@ fn premigrate_step(run: &mut Run) -> Result<String> {
 
 fn migrate_order_plan(run: &Run) -> Result<Vec<String>> {
     let first = read_history(run).map(|h| !h.ledger_exists && h.schema_objects == 0);
-    Ok(vec![match (run.env.migrate, first) {
+    Ok(vec![match (run.env.migrate(), first) {
         (_, Ok(true)) => "before the start (first deploy: no ledger, empty schema)",
         (MigrateOrder::BeforeStart, _) => "before the start (migrate = \"before-start\")",
         (MigrateOrder::AfterStart, _) => "after the start (migrate = \"after-start\")",
@@ -803,7 +800,7 @@ fn plan_step(run: &mut Run) -> Result<String> {
     }
     run.pending = Some(plan.pending.len());
     if plan.pending.is_empty() {
-        return Ok(format!("no pending migrations, {} is up to date", run.env.name));
+        return Ok(format!("no pending migrations, {} is up to date", run.env.name()));
     }
     Ok(format!("{} pending", plan.pending.len()))
 }
@@ -813,7 +810,7 @@ fn plan_lines(run: &Run) -> Result<Vec<String>> {
     let plan = crate::migrate::plan_of(run.ctx, &run.env, run.options.migrate)?;
     let mut lines = crate::migrate::plan_table(run.ctx, &run.env, &plan);
     if plan.pending.is_empty() {
-        lines.push(format!("no pending migrations, {} is up to date", run.env.name));
+        lines.push(format!("no pending migrations, {} is up to date", run.env.name()));
     }
     Ok(lines)
 }
@@ -866,12 +863,12 @@ fn check_file(run: &mut Run) -> Result<String> {
         "restore {} ({}) into `{}`: its database `{}` will be replaced; app services {} stop meanwhile",
         job.verified.path,
         human_bytes(job.verified.size),
-        run.env.name,
+        run.env.name(),
         job.client.database().dbname,
-        run.env.app_services.names().join(", ")
+        run.env.app_services().names().join(", ")
     ));
     if !job.confirmed {
-        let env = &run.env.name;
+        let env = &run.env.name();
         if !ui.tty_input() {
             return Err(crate::exit::refused(eyre!(
                 "refusing to restore without confirmation: stdin is not a terminal; pass --yes to confirm"
@@ -897,7 +894,7 @@ fn check_file_plan(run: &Run) -> Result<Vec<String>> {
         format!(
             "would replace the database `{}` of `{}` with {} ({})",
             job.client.database().dbname,
-            run.env.name,
+            run.env.name(),
             job.verified.path,
             human_bytes(job.verified.size)
         ),
@@ -909,9 +906,9 @@ fn stop_app(run: &mut Run) -> Result<String> {
     let Some(backup) = &run.backup else {
         bail!("refusing to stop the app services without a verified backup of this run");
     };
-    let apps = run.env.app_services.clone();
+    let apps = run.compose.app_services();
     run.state = State::AppStopped;
-    stop_services(&run.compose, &apps, backup)?;
+    stop_services(&apps, backup)?;
     Ok(format!("stopped {}", apps.names().join(", ")))
 }
 
@@ -952,10 +949,10 @@ fn replay(run: &mut Run) -> Result<String> {
 }
 
 fn start_app(run: &mut Run) -> Result<String> {
-    let apps = run.env.app_services.clone();
+    let apps = run.compose.app_services();
     run.progress.message(&format!("starting {}", apps.names().join(", ")));
-    up_and_wait(&run.compose, &apps, false, run.health_timeout()).wrap_err_with(|| {
-        format!("app services did NOT come back healthy: check `cargo xtask status {}`", run.env.name)
+    up_and_wait(&apps, false, run.health_timeout()).wrap_err_with(|| {
+        format!("app services did NOT come back healthy: check `cargo xtask status {}`", run.env.name())
     })?;
     run.state = run.state.app_back();
     Ok(format!("app services {} are running and healthy", apps.names().join(", ")))
@@ -986,18 +983,18 @@ fn report(run: &mut Run) -> Result<String> {
             report.push(format!(
                 "{} {n} migrations are pending after this restore: apply them with `cargo xtask migrate {}`",
                 ui.yellow("warning:"),
-                run.env.name
+                run.env.name()
             ));
             outcome.push_str(&format!("; {n} migrations pending"));
         }
         Err(e) => report.push(format!(
             "{} cannot tell whether migrations are pending ({e:#}): check with `cargo xtask status {}`",
             ui.yellow("warning:"),
-            run.env.name
+            run.env.name()
         )),
     }
     if let Some(path) = run.backup_path() {
-        report.push(format!("to undo this restore: {}", rollback_hint(path, &run.env.name)));
+        report.push(format!("to undo this restore: {}", rollback_hint(path, &run.env.name())));
     }
     run.report = report;
     Ok(outcome)

@@ -1,6 +1,16 @@
 //! `PgClient`: how PostgreSQL's client programs reach the database, inside
 //! the database container or on the host, with the connection in the
 //! environment and never in argv.
+//!
+//! The programs are a closed set, [`PgTool`]; the argv is drydock's own
+//! (`dump` and [`PgClient::query`] build it), so no caller can run another
+//! program, or another psql command line, in the database container:
+//!
+//! ```compile_fail,E0624
+//! fn anything(client: &backup::PgClient) {
+//!     let _ = client.command("sh", &["-c", "dropdb app"]);
+//! }
+//! ```
 
 use compose::Compose;
 
@@ -117,6 +127,26 @@ fn decode(s: &str) -> Result<String, BackupError> {
     String::from_utf8(out).map_err(|_| BackupError::Url { reason: "a part is not UTF-8 once decoded".into() })
 }
 
+/// The PostgreSQL client programs drydock runs: no other program runs through
+/// a [`PgClient`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PgTool {
+    /// `pg_dump`, for backups.
+    PgDump,
+    /// `psql`, for one read-only query or the scratch database of a restore test.
+    Psql,
+}
+
+impl PgTool {
+    /// The program's name.
+    pub fn program(self) -> &'static str {
+        match self {
+            PgTool::PgDump => "pg_dump",
+            PgTool::Psql => "psql",
+        }
+    }
+}
+
 /// Where `pg_dump` and `psql` run.
 #[derive(Debug, Clone)]
 pub enum PgClient {
@@ -215,25 +245,28 @@ impl PgClient {
     }
 
     /// `pg_dump in the database container` or `the host's pg_dump`, for messages.
-    pub fn describe(&self, program: &str) -> String {
+    pub fn describe(&self, tool: PgTool) -> String {
+        let program = tool.program();
         match self {
             PgClient::Container { compose, .. } => {
-                format!("{program} in the database container `{}`", compose.environment().database_service)
+                format!("{program} in the database container `{}`", compose.environment().database_service())
             }
             PgClient::Host { .. } => format!("the host's {program}"),
         }
     }
 
-    /// A command running `program args...` with the connection in its
-    /// environment. Stdin, stdout and stderr are left for the caller.
-    pub fn command(&self, program: &str, args: &[&str]) -> Result<duct::Expression, BackupError> {
+    /// A command running `tool args...` with the connection in its
+    /// environment. Stdin, stdout and stderr are left for the caller. Private
+    /// to this crate: the argv of every call is written here.
+    pub(crate) fn command(&self, tool: PgTool, args: &[&str]) -> Result<duct::Expression, BackupError> {
+        let program = tool.program();
         let vars = self.database().vars();
         let mut expr = match self {
             PgClient::Container { compose, .. } => {
                 let mut argv = vec![program];
                 argv.extend_from_slice(args);
                 let names: Vec<&str> = vars.iter().filter(|(_, v)| v.is_some()).map(|(n, _)| *n).collect();
-                let service = &compose.environment().database_service;
+                let service = &compose.environment().database_service();
                 compose.exec(service, &argv, &names).map_err(BackupError::compose)?
             }
             PgClient::Host { .. } => duct::cmd(program, args),
@@ -249,9 +282,9 @@ impl PgClient {
 
     /// Runs one SQL text with `psql` and returns its unaligned, tuples-only output.
     pub fn query(&self, sql: &str) -> Result<String, BackupError> {
-        let psql = self.describe("psql");
+        let psql = self.describe(PgTool::Psql);
         let out = self
-            .command("psql", &["-X", "-q", "-A", "-t", "--set=ON_ERROR_STOP=1", "-c", sql])?
+            .command(PgTool::Psql, &["-X", "-q", "-A", "-t", "--set=ON_ERROR_STOP=1", "-c", sql])?
             .stdin_null()
             .stdout_capture()
             .stderr_capture()

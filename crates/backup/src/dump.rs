@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use crate::verify::{check_complete, hex, sidecar_path, sidecar_text};
-use crate::{file_name, BackupError, PgClient};
+use crate::{file_name, BackupError, PgClient, PgTool};
 
 /// The options drydock dumps with; the crate documentation says why.
 pub const DUMP_OPTIONS: [&str; 4] = ["--format=plain", "--clean", "--if-exists", "--no-owner"];
@@ -83,11 +83,11 @@ pub fn dump(
     // STEP 1: pg_dump writes straight into the partial file (no pipe through
     // drydock: that extra hop cost about 20 % of the throughput); progress is
     // the file's size, Ctrl-C or SIGTERM (`cancel`) kills pg_dump.
-    let program = client.describe("pg_dump");
+    let program = client.describe(PgTool::PgDump);
     let spawn_error = |e: std::io::Error| BackupError::Spawn { program: program.clone(), detail: e.to_string() };
     let stdout = file.try_clone().map_err(|e| BackupError::io("open", &partial.path, e))?;
     let handle = client
-        .command("pg_dump", &DUMP_OPTIONS)?
+        .command(PgTool::PgDump, &DUMP_OPTIONS)?
         .stdin_null()
         .stdout_file(stdout)
         .stderr_capture()

@@ -55,7 +55,7 @@ mod error;
 mod verify;
 
 pub use catalog::{file_name, list, parse_name, prune, BackupFile};
-pub use client::{Database, PgClient};
+pub use client::{Database, PgClient, PgTool};
 pub use dump::{dump, Backup, DUMP_OPTIONS};
 pub use error::BackupError;
 pub use verify::{copy_row_counts, sha256_file, verify, Sidecar, Verified, VerifyError, TRAILER};

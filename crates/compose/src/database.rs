@@ -179,7 +179,7 @@ fn declared_secrets(env: &config::Environment) -> Vec<String> {
         ["PASSWORD", "SECRET", "TOKEN"].iter().any(|w| key.contains(w))
     };
     let mut raw = Vec::new();
-    for file in &env.compose_files {
+    for file in env.compose_files() {
         let Ok(text) = std::fs::read_to_string(file) else { continue };
         let Ok(doc) = serde_yaml::from_str::<serde_yaml::Value>(&text) else { continue };
         let Some(services) = doc.get("services").and_then(|s| s.as_mapping()) else { continue };
@@ -207,7 +207,7 @@ fn declared_secrets(env: &config::Environment) -> Vec<String> {
             }
         }
     }
-    if let Some(dir) = env.compose_files.first().and_then(|f| f.parent()) {
+    if let Some(dir) = env.compose_files().first().and_then(|f| f.parent()) {
         for line in std::fs::read_to_string(dir.join(".env")).unwrap_or_default().lines() {
             if let Some((k, v)) = line.trim().split_once('=') {
                 if secretish(k) {
@@ -265,13 +265,13 @@ fn encode(s: &str) -> String {
 impl Compose {
     /// The running database container, or an error saying how to start it.
     pub fn database_container(&self) -> Result<ContainerState, ComposeError> {
-        let db = &self.environment().database_service;
+        let db = self.environment().database_service();
         let containers = self.containers(db)?;
         containers.into_iter().find(|c| c.status == "running").ok_or_else(|| ComposeError::CommandFailed {
             command: format!("{} ps {db}", self.flavor().command_name()),
             detail: format!(
                 "the database service `{db}` is not running: `cargo xtask deploy-{}` starts it (never recreating it), or start its existing container with `{} -p <project> start {db}`",
-                self.environment().name,
+                self.environment().name(),
                 self.flavor().command_name(),
             ),
         })
@@ -286,7 +286,7 @@ impl Compose {
         // The engine drydock talks to: the environment's `docker-host`, else
         // an ambient DOCKER_HOST.
         let ambient = std::env::var("DOCKER_HOST").ok();
-        let docker_host = self.environment().docker_host.clone().or(ambient);
+        let docker_host = self.environment().docker_host().map(str::to_owned).or(ambient);
         let mut ssh = None;
         let (host, port) = match docker_host.as_deref() {
             None | Some("") => local_address(&c)?,

@@ -192,7 +192,7 @@ impl Compose {
     pub fn definitions(&self) -> Result<Vec<ServiceDefinition>, ComposeError> {
         let model: Model = serde_json::from_value(self.config_model()?)
             .map_err(|e| ComposeError::Unexpected { detail: format!("compose config: {e}") })?;
-        let root = &self.environment().root;
+        let root = &self.environment().root();
         Ok(model
             .services
             .into_iter()

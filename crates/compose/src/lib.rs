@@ -9,19 +9,22 @@
 //! Reads state only from container ids (`ps -a -q`) and `docker inspect`:
 //! never from `ps` tables, version-specific JSON formats or name patterns.
 //!
-//! Never: stops, recreates or removes the database service (the app-service
-//! functions take [`config::AppServices`], which cannot contain it, and check
-//! again at run time); emits `down`, `rm`, `-v` or `--volumes` (every command
+//! Never: stops, recreates or removes the database service (only [`Apps`]
+//! builds, pulls, stops or recreates, and an `Apps` is made by a `Compose`
+//! from its own environment's app services, which cannot contain the
+//! database; it checks again at run time); emits `down`, `rm`, `-v` or `--volumes` (every command
 //! passes an allow-list in [`program`]). Never prints: results are values.
 
 #![deny(missing_docs)]
 
+mod apps;
 mod database;
 mod definition;
 mod error;
 mod program;
 mod state;
 
+pub use apps::Apps;
 pub use database::{redact_url, DatabaseTarget};
 pub use definition::ServiceDefinition;
 pub use error::ComposeError;

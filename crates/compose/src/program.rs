@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::time::{Duration, Instant};
 
-use config::{AppServices, Environment};
+use config::Environment;
 
 use crate::state::{ContainerState, Decision, ServiceSpec, ServiceState};
 use crate::ComposeError;
@@ -142,7 +142,7 @@ impl Compose {
         if sub == "pull" {
             // Only app services are pulled: a new database image is never
             // fetched behind the operator's back, and no flag rides along.
-            let apps = self.env.app_services.names();
+            let apps = self.env.app_services().names();
             let operands = &args[1..];
             if operands.is_empty() {
                 return Err(ComposeError::Refused { reason: "`pull` must name the app services to pull".into() });
@@ -155,16 +155,16 @@ impl Compose {
         }
         let (program, lead) = self.flavor.program();
         let mut argv: Vec<OsString> = lead.iter().map(OsString::from).collect();
-        for file in &self.env.compose_files {
+        for file in self.env.compose_files() {
             argv.push("-f".into());
             argv.push(file.as_os_str().to_owned());
         }
-        if let Some(project) = &self.env.project_name {
+        if let Some(project) = self.env.project_name() {
             argv.push("-p".into());
             argv.push(project.into());
         }
         argv.extend(args.iter().map(OsString::from));
-        let mut expr = duct::cmd(program, argv).dir(&self.env.root);
+        let mut expr = duct::cmd(program, argv).dir(&self.env.root());
         if matches!(sub, "stop" | "start" | "up" | "exec") {
             // Commands that take services down or bring them back, and `exec`
             // (a restore's psql), run in their own process group: a Ctrl-C
@@ -185,7 +185,7 @@ impl Compose {
     }
 
     fn with_docker_host(&self, expr: duct::Expression) -> duct::Expression {
-        match &self.env.docker_host {
+        match self.env.docker_host() {
             Some(host) => expr.env("DOCKER_HOST", host),
             None => expr,
         }
@@ -217,7 +217,7 @@ impl Compose {
             || lower.contains("error while fetching server api version")
         {
             return ComposeError::EngineUnreachable {
-                docker_host: self.env.docker_host.clone(),
+                docker_host: self.env.docker_host().map(str::to_owned),
                 detail: last_lines(stderr, 1),
             };
         }
@@ -254,49 +254,11 @@ impl Compose {
         Ok(())
     }
 
-    /// Refuses a service list that contains the database service. The type
-    /// already rules this out; this is the run-time second lock.
-    fn app_args<'a>(&'a self, services: &'a AppServices) -> Result<Vec<&'a str>, ComposeError> {
-        let names: Vec<&str> = services.names().iter().map(String::as_str).collect();
-        if names.contains(&self.env.database_service.as_str()) || names.is_empty() {
-            return Err(ComposeError::Refused {
-                reason: format!("the database service `{}` is never stopped or recreated", self.env.database_service),
-            });
-        }
-        Ok(names)
-    }
-
-    /// Builds the images of `services`; stops nothing.
-    pub fn build(&self, services: &AppServices) -> Result<(), ComposeError> {
-        let mut args = vec!["build"];
-        args.extend(self.app_args(services)?);
-        self.run(&args).map(drop)
-    }
-
-    /// Stops `services` (never the database).
-    pub fn stop(&self, services: &AppServices) -> Result<(), ComposeError> {
-        let mut args = vec!["stop"];
-        args.extend(self.app_args(services)?);
-        self.run(&args).map(drop)
-    }
-
-    /// Starts `services` without touching their dependencies and without
-    /// building: `up -d --no-deps --no-build`, recreating containers whose
-    /// image or configuration changed; with `force_recreate`, all of them.
-    pub fn up(&self, services: &AppServices, force_recreate: bool) -> Result<(), ComposeError> {
-        let mut args = vec!["up", "-d", "--no-deps", "--no-build"];
-        if force_recreate {
-            args.push("--force-recreate");
-        }
-        args.extend(self.app_args(services)?);
-        self.run(&args).map(drop)
-    }
-
     /// Starts the database service only if it is not running: `start` an
     /// existing stopped container (never recreate it), or create it when none
     /// exists (first deploy). Returns whether anything was started.
     pub fn start_database_if_stopped(&self) -> Result<bool, ComposeError> {
-        let db = self.env.database_service.clone();
+        let db = self.env.database_service().to_owned();
         let containers = self.containers(&db)?;
         if containers.iter().any(|c| c.status == "running") {
             return Ok(false);
@@ -314,7 +276,7 @@ impl Compose {
     /// With a configured project name, `docker ps` by compose's labels answers
     /// what `compose ps` would, without compose loading the files (0.1 s less).
     pub fn container_ids(&self, service: &str) -> Result<Vec<String>, ComposeError> {
-        let project = self.env.project_name.as_deref().filter(|p| is_plain_project_name(p));
+        let project = self.env.project_name().filter(|p| is_plain_project_name(p));
         let out = match project {
             Some(project) => {
                 let (project, service) = (
@@ -493,48 +455,6 @@ impl Compose {
         ServiceSpec::parse(&self.run(&["config"])?)
     }
 
-    /// The app services among `services` whose image is pulled rather than
-    /// built: no `build:`, an `image:`, and a `pull_policy` that asks for it
-    /// (`never` and `build` never pull; `missing`/`if_not_present` only pull
-    /// an image that is absent; unset or `always` always pull).
-    pub fn pulled_services(&self, services: &AppServices) -> Result<Vec<String>, ComposeError> {
-        let specs = self.specs()?;
-        let mut pulled = Vec::new();
-        for name in services.names() {
-            let Some(spec) = specs.iter().find(|s| &s.name == name) else { continue };
-            let Some(image) = spec.image.as_deref().filter(|_| !spec.built) else { continue };
-            let wanted = match spec.pull_policy.as_deref() {
-                Some("never" | "build") => false,
-                Some("missing" | "if_not_present") => self.image_id(image)?.is_none(),
-                _ => true,
-            };
-            if wanted {
-                pulled.push(name.clone());
-            }
-        }
-        Ok(pulled)
-    }
-
-    /// Pulls the images of `services` (app services only; the allow-list
-    /// refuses anything else). Stops nothing; on failure the error names each
-    /// image and nothing else changed.
-    pub fn pull(&self, services: &AppServices) -> Result<(), ComposeError> {
-        let mut args = vec!["pull"];
-        args.extend(self.app_args(services)?);
-        self.run(&args).map(drop).map_err(|e| {
-            let specs = self.specs().unwrap_or_default();
-            let images = services
-                .names()
-                .iter()
-                .map(|n| match specs.iter().find(|s| &s.name == n).and_then(|s| s.image.clone()) {
-                    Some(image) => format!("{n} ({image})"),
-                    None => n.clone(),
-                })
-                .collect();
-            ComposeError::PullFailed { images, detail: e.to_string() }
-        })
-    }
-
     /// The id of the local image `reference` names, or `None` when there is none.
     pub fn image_id(&self, reference: &str) -> Result<Option<String>, ComposeError> {
         let out = self
@@ -570,20 +490,7 @@ impl Compose {
             .collect())
     }
 
-    /// For each of `services`: does a deploy have to restart it, and why?
-    /// Unchanged means: every container is running (or a one-shot that
-    /// finished), from the image its reference names now, with the
-    /// configuration hash compose computes now. Call it after build and pull.
-    pub fn restart_decisions(&self, services: &AppServices) -> Result<Vec<(String, Decision)>, ComposeError> {
-        let hashes = self.config_hashes()?;
-        let mut decisions = Vec::new();
-        for service in services.names() {
-            decisions.push((service.clone(), self.decide(service, hashes.get(service))?));
-        }
-        Ok(decisions)
-    }
-
-    fn decide(&self, service: &str, hash: Option<&String>) -> Result<Decision, ComposeError> {
+    pub(crate) fn decide(&self, service: &str, hash: Option<&String>) -> Result<Decision, ComposeError> {
         let containers = self.containers(service)?;
         if containers.is_empty() {
             return Ok(Decision::Restart("no container yet".into()));
@@ -662,6 +569,18 @@ app-services = ["api"]
             assert!(matches!(compose.command(args), Err(ComposeError::Refused { .. })), "{args:?}");
         }
         assert!(compose.command(&["stop", "api"]).is_ok());
+    }
+
+    #[test]
+    fn a_subset_names_app_services_only() {
+        let compose = Compose::with_flavor(&env(), Flavor::V2);
+        let apps = compose.app_services();
+        assert_eq!(apps.subset(&["api".into()]).unwrap().names(), ["api"]);
+        for names in [&["postgres".to_owned()][..], &["api".into(), "postgres".into()], &["API".into()]] {
+            assert!(matches!(apps.subset(names), Err(ComposeError::Refused { .. })), "{names:?}");
+        }
+        // An empty list would make compose act on every service: refused when it runs.
+        assert!(matches!(apps.subset(&[]).unwrap().stop(), Err(ComposeError::Refused { .. })));
     }
 
     #[test]

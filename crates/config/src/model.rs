@@ -45,46 +45,61 @@ pub enum MigrateOrder {
 }
 
 /// One environment, checked: compose files exist, the database is not an app service.
+///
+/// The fields are private and read through methods of the same names, so no
+/// code can change an environment after [`Config::environment`] checked it:
+///
+/// ```compile_fail,E0616
+/// fn retarget(env: &mut config::Environment) {
+///     env.database_service = "api".to_owned();
+/// }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Environment {
     /// The environment's name (`prod`, `dev`, ...).
-    pub name: String,
+    name: String,
     /// The workspace root; compose runs from here.
-    pub root: Utf8PathBuf,
+    root: Utf8PathBuf,
     /// Absolute paths of the compose files, in order.
-    pub compose_files: Vec<Utf8PathBuf>,
+    compose_files: Vec<Utf8PathBuf>,
     /// `project-name`, if set; else compose's default.
-    pub project_name: Option<String>,
+    project_name: Option<String>,
     /// The database service: never stopped, recreated or removed.
-    pub database_service: String,
+    database_service: String,
     /// The app services: the only services drydock stops and recreates.
-    pub app_services: AppServices,
+    app_services: AppServices,
     /// `docker-host`, passed to compose and docker as `DOCKER_HOST`.
-    pub docker_host: Option<String>,
+    docker_host: Option<String>,
     /// Where `pg_dump` runs.
-    pub pg_dump: PgDumpLocation,
+    pg_dump: PgDumpLocation,
     /// Absolute path of the migrations folder.
-    pub migrations: Utf8PathBuf,
+    migrations: Utf8PathBuf,
     /// Absolute path of the backups folder.
-    pub backups: Utf8PathBuf,
+    backups: Utf8PathBuf,
     /// Seconds to wait for services to become healthy (`health-timeout`, default 120).
-    pub health_timeout_secs: u64,
+    health_timeout_secs: u64,
     /// Seconds to wait for the migration advisory lock (`migrate-lock-wait`, default 60).
-    pub migrate_lock_wait_secs: u64,
+    migrate_lock_wait_secs: u64,
     /// `lock_timeout` for the migrating session (`lock-timeout`, e.g. "10s"), if set.
-    pub lock_timeout: Option<String>,
+    lock_timeout: Option<String>,
     /// `statement_timeout` for the migrating session (`statement-timeout`), if set.
-    pub statement_timeout: Option<String>,
+    statement_timeout: Option<String>,
     /// Retention for backups of this environment (`keep-backups`), if set.
-    pub keep_backups: Option<usize>,
+    keep_backups: Option<usize>,
     /// When a deploy migrates (`migrate`, default `after-start`).
-    pub migrate: MigrateOrder,
+    migrate: MigrateOrder,
 }
 
 /// The app services of an environment: never contains the database service.
 ///
-/// Only [`Config::environment`] builds one, after checking that, so a function
-/// that takes `&AppServices` cannot be handed the database.
+/// Only [`Config::environment`] builds one, after checking that. The services
+/// drydock stops or recreates are a `compose::Apps`, made from these by the
+/// environment's own `Compose`.
+///
+/// ```compile_fail,E0423
+/// // The list cannot be built by hand (its field is private).
+/// let apps = config::AppServices(vec!["postgres".to_owned()]);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppServices(Vec<String>);
 
@@ -92,12 +107,6 @@ impl AppServices {
     /// The service names, in configured order.
     pub fn names(&self) -> &[String] {
         &self.0
-    }
-
-    /// A subset of these services (for `logs api`, a pipeline step on one service).
-    /// Returns `None` if a name is not an app service.
-    pub fn subset(&self, names: &[String]) -> Option<AppServices> {
-        names.iter().all(|n| self.0.contains(n)).then(|| AppServices(names.to_vec()))
     }
 }
 
@@ -261,6 +270,86 @@ impl Config {
 }
 
 impl Environment {
+    /// The environment's name (`prod`, `dev`, ...).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The workspace root; compose runs from here.
+    pub fn root(&self) -> &Utf8Path {
+        &self.root
+    }
+
+    /// Absolute paths of the compose files, in order.
+    pub fn compose_files(&self) -> &[Utf8PathBuf] {
+        &self.compose_files
+    }
+
+    /// `project-name`, if set; else compose's default.
+    pub fn project_name(&self) -> Option<&str> {
+        self.project_name.as_deref()
+    }
+
+    /// The database service: never stopped, recreated or removed.
+    pub fn database_service(&self) -> &str {
+        &self.database_service
+    }
+
+    /// The app services: the only services drydock stops and recreates.
+    pub fn app_services(&self) -> &AppServices {
+        &self.app_services
+    }
+
+    /// `docker-host`, passed to compose and docker as `DOCKER_HOST`.
+    pub fn docker_host(&self) -> Option<&str> {
+        self.docker_host.as_deref()
+    }
+
+    /// Where `pg_dump` runs.
+    pub fn pg_dump(&self) -> PgDumpLocation {
+        self.pg_dump
+    }
+
+    /// Absolute path of the migrations folder.
+    pub fn migrations(&self) -> &Utf8Path {
+        &self.migrations
+    }
+
+    /// Absolute path of the backups folder.
+    pub fn backups(&self) -> &Utf8Path {
+        &self.backups
+    }
+
+    /// Seconds to wait for services to become healthy (`health-timeout`, default 120).
+    pub fn health_timeout_secs(&self) -> u64 {
+        self.health_timeout_secs
+    }
+
+    /// Seconds to wait for the migration advisory lock (`migrate-lock-wait`, default 60).
+    pub fn migrate_lock_wait_secs(&self) -> u64 {
+        self.migrate_lock_wait_secs
+    }
+
+    /// `lock_timeout` for the migrating session (`lock-timeout`, e.g. "10s"), if set.
+    pub fn lock_timeout(&self) -> Option<&str> {
+        self.lock_timeout.as_deref()
+    }
+
+    /// `statement_timeout` for the migrating session (`statement-timeout`), if set.
+    pub fn statement_timeout(&self) -> Option<&str> {
+        self.statement_timeout.as_deref()
+    }
+
+    /// Retention for backups of this environment (`keep-backups`), if set.
+    pub fn keep_backups(&self) -> Option<usize> {
+        self.keep_backups
+    }
+
+    /// When a deploy migrates (`migrate`, default `after-start`).
+    pub fn migrate(&self) -> MigrateOrder {
+        self.migrate
+    }
+
     /// Every service the configuration names: the database first, then the app services.
     pub fn configured_services(&self) -> Vec<String> {
         let mut all = vec![self.database_service.clone()];

@@ -626,7 +626,7 @@ fn through_real_compose() {
             api[0].environment.get("PUSH_FLAGS").map(String::as_str),
             Some("--skip-generate --accept-data-loss")
         );
-        let found = preflight::scan_services(&api, &stack.env.compose_files);
+        let found = preflight::scan_services(&api, &stack.env.compose_files());
         assert!(
             found
                 .iter()

@@ -126,14 +126,14 @@ health-timeout = 60
             Flavor::V2 => ("docker", vec!["compose".into()]),
             Flavor::V1 => ("docker-compose", vec![]),
         };
-        for f in &self.env.compose_files {
+        for f in self.env.compose_files() {
             argv.push("-f".into());
             argv.push(f.to_string());
         }
         argv.push("-p".into());
         argv.push(self.project.clone());
         argv.extend(args.iter().map(|s| s.to_string()));
-        duct::cmd(program, argv).dir(&self.env.root)
+        duct::cmd(program, argv).dir(&self.env.root())
     }
 
     /// Builds and starts every service and waits until all are healthy.
@@ -221,7 +221,7 @@ health-timeout = 60
 
     /// The backups folder of this stack's environment.
     pub fn backups(&self) -> &Utf8Path {
-        &self.env.backups
+        &self.env.backups()
     }
 }
 
@@ -259,7 +259,7 @@ impl Drop for Stack {
             .map(str::to_owned)
             .collect();
         remove(&["rmi", "-f"], images);
-        let _ = std::fs::remove_dir_all(&self.env.backups);
+        let _ = std::fs::remove_dir_all(&self.env.backups());
         if let Some(dir) = &self.dir {
             let _ = std::fs::remove_dir_all(dir);
         }

@@ -19,13 +19,13 @@ pub(super) fn deployed(tag: &str, edit: impl FnOnce(&camino::Utf8Path)) -> Stack
 
 /// Changes the api's image (a new release): its entrypoint gets a comment.
 pub(super) fn new_api_release(stack: &Stack, release: &str) {
-    let path = stack.env.root.join("demo/api/entrypoint.sh");
+    let path = stack.env.root().join("demo/api/entrypoint.sh");
     let text = std::fs::read_to_string(&path).unwrap();
     std::fs::write(&path, format!("{text}# release {release}\n")).unwrap();
 }
 
 pub(super) fn add_migration(stack: &Stack, name: &str, sql: &str) {
-    let dir = stack.env.migrations.join(name);
+    let dir = stack.env.migrations().join(name);
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("migration.sql"), sql).unwrap();
 }
@@ -157,7 +157,7 @@ fn failing_migration_leaves_data_and_app_running() {
     assert!(msg.contains("cargo xtask restore"), "no restore command: {msg}");
     assert_eq!(stack.psql(r#"SELECT string_agg(email, ',' ORDER BY id) FROM "User""#), users);
     assert_eq!(stack.psql("SELECT count(*) FROM pg_tables WHERE tablename = 'half_done'"), "0");
-    let apps: Vec<String> = stack.env.app_services.names().to_vec();
+    let apps: Vec<String> = stack.env.app_services().names().to_vec();
     stack.compose.wait_healthy(&apps, Duration::from_secs(5)).expect("app services running");
 }
 
@@ -167,7 +167,7 @@ fn release_that_never_gets_healthy_is_rolled_back() {
     let old_image = stack.compose.containers("api").unwrap()[0].image_id.clone();
     // The new release's image never becomes healthy.
     std::fs::write(
-        stack.env.root.join("demo/api/entrypoint.sh"),
+        stack.env.root().join("demo/api/entrypoint.sh"),
         "#!/bin/sh\ntrap 'exit 0' TERM\nwhile :; do sleep 1; done\n",
     )
     .unwrap();

@@ -27,8 +27,11 @@ fn the_migrate_pipeline_plans_backs_up_applies_and_journals() {
     assert_eq!(names, ["plan", "lock", "backup", "migrate", "unlock"]);
 
     // An edited applied migration: the dry run refuses as the run would (exit 2).
-    std::fs::write(stack.env.migrations.join("20260401000000_add_mp/migration.sql"), "CREATE TABLE mp (id bigint);\n")
-        .unwrap();
+    std::fs::write(
+        stack.env.migrations().join("20260401000000_add_mp/migration.sql"),
+        "CREATE TABLE mp (id bigint);\n",
+    )
+    .unwrap();
     let err = run_on(&ctx(), &stack, &MIGRATE, Options { dry_run: true, ..options() }).unwrap_err();
     assert_eq!(crate::exit::of(&err).code(), 2, "{err:#}");
     assert!(format!("{err:#}").contains("--allow-drift"), "{err:#}");

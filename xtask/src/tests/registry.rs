@@ -23,7 +23,7 @@ fn pull_api_as(root: &camino::Utf8Path, reference: &str) {
 
 /// Points the (pulled) api at another tag.
 fn set_api_tag(stack: &Stack, from: &str, to: &str) {
-    let file = stack.env.root.join("demo/docker-compose.prod.yml");
+    let file = stack.env.root().join("demo/docker-compose.prod.yml");
     let text = std::fs::read_to_string(&file).unwrap();
     assert!(text.contains(from));
     std::fs::write(&file, text.replace(from, to)).unwrap();
@@ -35,8 +35,8 @@ fn pulled_release_that_crashes_is_rolled_back_to_the_exact_previous_image() {
     let stack = Stack::with_demo_copy("pulled", Flavor::V2, |_| {});
     let repo = format!("{}-app", stack.project);
     // v1: the demo api; v2: the same image, but it crashes at start.
-    let (v1, v1_id) = registry.push_built(&stack.env.root.join("demo/api"), &repo, "v1");
-    let crashing = stack.env.root.join("crashing");
+    let (v1, v1_id) = registry.push_built(&stack.env.root().join("demo/api"), &repo, "v1");
+    let crashing = stack.env.root().join("crashing");
     std::fs::create_dir_all(&crashing).unwrap();
     std::fs::write(
         crashing.join("Dockerfile"),
@@ -44,7 +44,7 @@ fn pulled_release_that_crashes_is_rolled_back_to_the_exact_previous_image() {
     )
     .unwrap();
     let (v2, v2_id) = registry.push_built(&crashing, &repo, "v2");
-    pull_api_as(&stack.env.root, &v1);
+    pull_api_as(&stack.env.root(), &v1);
     stack.up_database();
 
     // First deploy: v1 is pulled (it is not local) and runs.

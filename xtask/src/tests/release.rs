@@ -59,7 +59,7 @@ fn only_what_changed_restarts() {
     assert!(stop.contains("api (new image") && stop.contains("kept web, redis"), "{stop}");
 
     // A changed compose configuration restarts that service.
-    let file = stack.env.root.join("demo/docker-compose.prod.yml");
+    let file = stack.env.root().join("demo/docker-compose.prod.yml");
     let text = std::fs::read_to_string(&file).unwrap();
     std::fs::write(
         &file,
@@ -123,7 +123,7 @@ fn one_shot_services_count_as_done_and_their_failure_names_its_logs() {
     // A new seed image that exits 3: a failure with its last log lines, and
     // the previous image (which exits 0) runs again.
     let old = seed[0].image_id.clone();
-    std::fs::write(stack.env.root.join("demo/seed/run.sh"), "echo 'seed failed: boom'\nexit 3\n").unwrap();
+    std::fs::write(stack.env.root().join("demo/seed/run.sh"), "echo 'seed failed: boom'\nexit 3\n").unwrap();
     let msg = format!("{:#}", run_on(&ctx(), &stack, &DEPLOY, options()).unwrap_err());
     assert!(msg.contains("exited (code 3)") && msg.contains("seed failed: boom"), "{msg}");
     assert!(msg.contains("previous images were restored"), "{msg}");
@@ -159,7 +159,7 @@ fn first_deploy_migrates_before_the_start_and_before_start_order_rolls_back_clea
 
     // Fixed: backup, stop, migrate, start, in that order.
     std::fs::write(
-        stack.env.migrations.join("20260301000000_broken/migration.sql"),
+        stack.env.migrations().join("20260301000000_broken/migration.sql"),
         "CREATE TABLE half_done (id int);\n",
     )
     .unwrap();
@@ -173,7 +173,7 @@ fn first_deploy_migrates_before_the_start_and_before_start_order_rolls_back_clea
 
 /// A context whose configuration is the stack's (environment `test`).
 fn ctx_of(stack: &Stack) -> Ctx {
-    Ctx { root: stack.env.root.clone(), config: stack.config.clone(), ui: Ui { tty: false, color: false } }
+    Ctx { root: stack.env.root().to_owned(), config: stack.config.clone(), ui: Ui { tty: false, color: false } }
 }
 
 #[test]

@@ -39,7 +39,7 @@ fn the_restore_pipeline_rolls_back_runs_dry_and_restores() {
     assert!(msg.contains("no_such_table") && msg.contains("rolled back"), "{msg}");
     assert!(msg.contains("the app services were started again"), "{msg}");
     assert_eq!(rows(&stack), "1,2", "the failed restore changed the data");
-    let apps: Vec<String> = stack.env.app_services.names().to_vec();
+    let apps: Vec<String> = stack.env.app_services().names().to_vec();
     stack.compose.wait_healthy(&apps, std::time::Duration::from_secs(5)).expect("app services running again");
     let last = journal::read(stack.backups()).pop().expect("a journal line of the failed restore");
     assert!(last.pipeline == "restore" && !last.ok, "{last:?}");

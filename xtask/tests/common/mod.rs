@@ -10,7 +10,7 @@ use testbench::Stack;
 
 /// The stack's folder made into a workspace whose `prod` is the stack.
 pub fn workspace(stack: &Stack) -> Utf8PathBuf {
-    let root = stack.env.root.clone();
+    let root = stack.env.root().to_owned();
     std::fs::create_dir_all(root.join("xtask")).unwrap();
     std::fs::write(root.join("xtask/Cargo.toml"), "[package]\nname = \"xtask\"\nversion = \"0.0.0\"\n").unwrap();
     let manifest = format!(

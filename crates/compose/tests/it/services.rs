@@ -7,8 +7,8 @@ fn stop_leaves_database_running(flavor: Flavor) {
     let stack = Stack::new("stop", flavor);
     stack.up();
     let db_before = stack.db_identity();
-    stack.compose.stop(&stack.env.app_services).unwrap();
-    for app in stack.env.app_services.names() {
+    stack.compose.app_services().stop().unwrap();
+    for app in stack.env.app_services().names() {
         let containers = stack.compose.containers(app).unwrap();
         assert!(containers.iter().all(|c| c.status == "exited"), "{app}: {containers:?}");
     }
@@ -21,10 +21,10 @@ fn recreate_gives_new_ids_and_leaves_database(flavor: Flavor) {
     stack.up();
     let db_before = stack.db_identity();
     let api_before = stack.compose.container_ids("api").unwrap();
-    stack.compose.build(&stack.env.app_services).unwrap();
-    stack.compose.stop(&stack.env.app_services).unwrap();
-    stack.compose.up(&stack.env.app_services, true).unwrap();
-    let all: Vec<String> = stack.env.app_services.names().to_vec();
+    stack.compose.app_services().build().unwrap();
+    stack.compose.app_services().stop().unwrap();
+    stack.compose.app_services().up(true).unwrap();
+    let all: Vec<String> = stack.env.app_services().names().to_vec();
     stack.compose.wait_healthy(&all, std::time::Duration::from_secs(60)).unwrap();
     let api_after = stack.compose.container_ids("api").unwrap();
     assert_eq!(api_after.len(), 1);

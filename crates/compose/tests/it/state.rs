@@ -8,8 +8,8 @@ fn stopped_and_absent_states_read_right(flavor: Flavor) {
     let states = stack.compose.states().unwrap();
     assert!(states.iter().all(|s| s.containers.is_empty()), "fresh project has containers");
     stack.up();
-    let web = stack.env.app_services.subset(&["web".into()]).unwrap();
-    stack.compose.stop(&web).unwrap();
+    let web = stack.compose.app_services().subset(&["web".into()]).unwrap();
+    web.stop().unwrap();
     let states = stack.compose.states().unwrap();
     let state = |name: &str| states.iter().find(|s| s.service == name).unwrap().containers[0].clone();
     assert_eq!(state("web").status, "exited");

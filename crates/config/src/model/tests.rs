@@ -112,11 +112,11 @@ fn empty_lists_are_refused() {
 }
 
 #[test]
-fn app_services_subset_never_admits_other_names() {
+fn app_services_never_name_the_database() {
     let root = Root::new("subset");
     let env = Config::parse(&root.0, GOOD).unwrap().environment("prod").unwrap();
-    assert!(env.app_services.subset(&["api".into()]).is_some());
-    assert!(env.app_services.subset(&["postgres".into()]).is_none());
+    assert_eq!(env.app_services().names(), ["api", "web"]);
+    assert_eq!(env.database_service(), "postgres");
 }
 
 #[test]
