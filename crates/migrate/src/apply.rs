@@ -21,7 +21,9 @@ use sqllex as lexer;
 /// A migration this run applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Applied {
+    /// The migration (its folder name).
     pub name: String,
+    /// How it runs: in a transaction or not.
     pub mode: Mode,
     /// Time from sending the script to its commit.
     pub duration: Duration,
@@ -31,7 +33,14 @@ pub struct Applied {
 #[derive(Debug)]
 pub enum Event<'a> {
     /// About to send migration `index` (0-based) of `total`.
-    Started { index: usize, total: usize, pending: &'a Pending },
+    Started {
+        /// Its position in the run (0-based).
+        index: usize,
+        /// How many migrations the run sends.
+        total: usize,
+        /// The migration.
+        pending: &'a Pending,
+    },
     /// It is applied and recorded.
     Applied(&'a Applied),
 }

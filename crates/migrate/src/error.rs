@@ -12,20 +12,45 @@ use crate::mode::{Mode, ScriptError};
 #[derive(Debug)]
 pub enum MigrateError {
     /// The migrations folder or one of its files cannot be used.
-    Folder { path: Utf8PathBuf, reason: String },
+    Folder {
+        /// The file or folder concerned.
+        path: Utf8PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// `migration_lock.toml` names another provider (or none).
-    LockFile { path: Utf8PathBuf, provider: Option<String> },
+    LockFile {
+        /// The file or folder concerned.
+        path: Utf8PathBuf,
+        /// The provider the lock file names, if any.
+        provider: Option<String>,
+    },
     /// The database cannot be reached.
-    Connect { reason: String },
+    Connect {
+        /// What is wrong.
+        reason: String,
+    },
     /// A bookkeeping query failed (not a migration).
-    Database { doing: String, reason: String },
+    Database {
+        /// What drydock was asking the database.
+        doing: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// Another session held the advisory lock until the deadline.
-    LockTimeout { waited: Duration, holder: Option<LockHolder> },
+    LockTimeout {
+        /// How long drydock waited for the lock.
+        waited: Duration,
+        /// The session that held the lock, when known.
+        holder: Option<LockHolder>,
+    },
     /// Validation found problems: nothing was changed.
     Refused(Vec<Problem>),
     /// A migration failed. Earlier migrations of the run stay applied.
     Failed {
+        /// The migration (its folder name).
         name: String,
+        /// How it runs: in a transaction or not.
         mode: Mode,
         /// The server's message, with the line in `migration.sql` when known.
         error: String,
@@ -36,7 +61,9 @@ pub enum MigrateError {
     /// The connection broke while a migration was in flight: whether it (and,
     /// pipelined, the ones sent after it) committed is unknown.
     ConnectionLost {
+        /// The migration (its folder name).
         name: String,
+        /// How it runs: in a transaction or not.
         mode: Mode,
         /// What the client saw.
         error: String,
@@ -44,6 +71,7 @@ pub enum MigrateError {
     /// A transactional migration failed, but the server did not confirm that
     /// its transaction was rolled back: what it kept is unknown.
     Unconfirmed {
+        /// The migration (its folder name).
         name: String,
         /// The server's message for the failure.
         error: String,
@@ -53,6 +81,7 @@ pub enum MigrateError {
     /// The server would lex the migration with another `standard_conforming_strings`
     /// than the plan did (something changed it during the run): it did not run.
     LexingChanged {
+        /// The migration (its folder name).
         name: String,
         /// The value the plan lexed it with.
         planned: bool,
@@ -60,26 +89,64 @@ pub enum MigrateError {
         unrecorded: Option<String>,
     },
     /// `resolve` cannot do what was asked.
-    Resolve { name: String, reason: String },
+    Resolve {
+        /// The migration (its folder name).
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// `baseline` cannot run (a history exists, no migrations, they do not apply).
-    Baseline { reason: String },
+    Baseline {
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 /// One reason to refuse a deploy, found before any change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Problem {
     /// A row with neither `finished_at` nor `rolled_back_at` (Prisma's P3009).
-    Failed { name: String, logs: Option<String> },
+    Failed {
+        /// The migration (its folder name).
+        name: String,
+        /// The error recorded in the row's `logs`, if any.
+        logs: Option<String>,
+    },
     /// An applied migration's file changed since (line endings aside).
-    Drift { name: String, path: Utf8PathBuf },
+    Drift {
+        /// The migration (its folder name).
+        name: String,
+        /// The file or folder concerned.
+        path: Utf8PathBuf,
+    },
     /// An applied migration has no folder.
-    Missing { name: String },
+    Missing {
+        /// The migration (its folder name).
+        name: String,
+    },
     /// A pending migration sorts before the latest applied one.
-    OutOfOrder { name: String, latest_applied: String },
+    OutOfOrder {
+        /// The migration (its folder name).
+        name: String,
+        /// The latest applied migration.
+        latest_applied: String,
+    },
     /// The schema has objects but no `_prisma_migrations` table (Prisma's P3005).
-    NotEmpty { schema: String, objects: i64 },
+    NotEmpty {
+        /// The schema searched.
+        schema: String,
+        /// How many objects it holds.
+        objects: i64,
+    },
     /// A pending migration's script cannot be sent safely.
-    Script { name: String, path: Utf8PathBuf, error: ScriptError },
+    Script {
+        /// The migration (its folder name).
+        name: String,
+        /// The file or folder concerned.
+        path: Utf8PathBuf,
+        /// Why the script cannot be sent.
+        error: ScriptError,
+    },
 }
 
 impl MigrateError {

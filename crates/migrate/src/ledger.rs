@@ -18,11 +18,13 @@ pub struct LedgerRow {
     pub checksum: String,
     /// Set when the migration completed.
     pub finished_at: Option<OffsetDateTime>,
+    /// The migration (its folder name).
     pub migration_name: String,
     /// The error of a failed attempt.
     pub logs: Option<String>,
     /// Set when an attempt was rolled back (by drydock, or `resolve --rolled-back`).
     pub rolled_back_at: Option<OffsetDateTime>,
+    /// When the attempt started.
     pub started_at: OffsetDateTime,
     /// 1 for an applied migration, 0 otherwise.
     pub applied_steps_count: i32,

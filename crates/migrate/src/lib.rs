@@ -37,6 +37,8 @@
 //! Never prints, never puts the database URL in an error, never edits a
 //! migration file, never deletes a ledger row.
 
+#![deny(missing_docs)]
+
 mod apply;
 mod baseline;
 mod error;

@@ -85,6 +85,7 @@ pub struct Finding {
     pub migration: String,
     /// 1-based line of the statement in `migration.sql`.
     pub line: usize,
+    /// Which class of destructive statement it is.
     pub kind: FindingKind,
     /// The statement's first words, for the operator.
     pub statement: String,

@@ -14,7 +14,9 @@ pub const KEY: i64 = 72707369;
 /// The session that holds the lock, as `pg_stat_activity` shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LockHolder {
+    /// Its backend process id.
     pub pid: i32,
+    /// Its `application_name`, as the client set it.
     pub application_name: String,
     /// When the holder's session connected: it has held the lock at most since then.
     pub since: Option<OffsetDateTime>,

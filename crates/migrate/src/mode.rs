@@ -44,6 +44,7 @@ impl fmt::Display for Mode {
 /// The mode of a migration and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Classification {
+    /// How it runs: in a transaction or not.
     pub mode: Mode,
     /// Why, for the plan: "default", "directive on line 1", "line 3: CREATE INDEX CONCURRENTLY".
     pub reason: String,
@@ -68,22 +69,47 @@ pub enum ScriptError {
     /// The lexer found an unterminated string, identifier, dollar quote or comment.
     Lex(lexer::LexError),
     /// `-- drydock: transaction` on a file that ends or opens transactions itself.
-    DirectiveConflict { line: usize, statement: String },
+    DirectiveConflict {
+        /// 1-based line of the statement in `migration.sql`.
+        line: usize,
+        /// The statement's first words, for the operator.
+        statement: String,
+    },
     /// A statement that refuses any transaction block shares its file with
     /// others: PostgreSQL runs a multi-statement script as one implicit transaction.
-    NotAlone { line: usize, statement: String },
+    NotAlone {
+        /// 1-based line of the statement in `migration.sql`.
+        line: usize,
+        /// The statement's first words, for the operator.
+        statement: String,
+    },
     /// The file's last transaction-control statement opens a transaction
     /// (`BEGIN`, `START TRANSACTION`) that nothing in the file ends: the
     /// ledger's "finished" update would run inside it and be lost when the
     /// session closes, so a migration that did not commit would look applied.
-    Unbalanced { line: usize, statement: String },
+    Unbalanced {
+        /// 1-based line of the statement in `migration.sql`.
+        line: usize,
+        /// The statement's first words, for the operator.
+        statement: String,
+    },
     /// An unknown `-- drydock:` directive.
-    UnknownDirective { text: String },
+    UnknownDirective {
+        /// The directive as written.
+        text: String,
+    },
     /// A statement turns `standard_conforming_strings` off (for the session, the
     /// transaction, the database, a role or the server), or sets it in a way
     /// drydock cannot evaluate: the server would lex later files, or later
     /// deploys, differently from the plan.
-    ConformingStrings { line: usize, statement: String, off: bool },
+    ConformingStrings {
+        /// 1-based line of the statement in `migration.sql`.
+        line: usize,
+        /// The statement's first words, for the operator.
+        statement: String,
+        /// True when it turns the setting off; false when drydock cannot evaluate it.
+        off: bool,
+    },
 }
 
 impl fmt::Display for ScriptError {

@@ -153,7 +153,9 @@ pub struct Options {
 /// A pending migration, ready to run.
 #[derive(Debug, Clone)]
 pub struct Pending {
+    /// The migration folder.
     pub migration: Migration,
+    /// How it runs: in a transaction or not.
     pub mode: Mode,
     /// Why this mode: "default", "directive on line 1", "line 2: CREATE INDEX CONCURRENTLY".
     pub reason: String,

@@ -15,6 +15,8 @@
 //! sandbox: what a service computes or downloads at run time is not seen
 //! (SECURITY.md, "Preflight").
 
+#![deny(missing_docs)]
+
 mod dockerfile;
 mod follow;
 mod makefile;

@@ -55,7 +55,14 @@ pub enum Verdict {
     /// Refused.
     Refuse(Refusal),
     /// Runs this SQL: `tool` names it; `must_read` refuses unreadable SQL.
-    Sql { tool: &'static str, sources: Vec<SqlSource>, must_read: bool },
+    Sql {
+        /// The program that runs it (`psql`, `prisma`, ...).
+        tool: &'static str,
+        /// Where the SQL comes from.
+        sources: Vec<SqlSource>,
+        /// Refuse when the SQL cannot be read.
+        must_read: bool,
+    },
 }
 
 const MIGRATE_FIX: &str =
