@@ -10,6 +10,7 @@ fn stop_leaves_database_running(flavor: Flavor) {
     stack.compose.app_services().stop().unwrap();
     for app in stack.env.app_services().names() {
         let containers = stack.compose.containers(app).unwrap();
+        assert!(!containers.is_empty(), "{app}: no container to check");
         assert!(containers.iter().all(|c| c.status == "exited"), "{app}: {containers:?}");
     }
     assert_eq!(stack.db_identity(), db_before, "database container changed");

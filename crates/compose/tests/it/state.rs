@@ -6,6 +6,7 @@ use testbench::Stack;
 fn stopped_and_absent_states_read_right(flavor: Flavor) {
     let stack = Stack::new("state", flavor);
     let states = stack.compose.states().unwrap();
+    assert_eq!(states.len(), stack.env.configured_services().len(), "one state per configured service");
     assert!(states.iter().all(|s| s.containers.is_empty()), "fresh project has containers");
     stack.up();
     let web = stack.compose.app_services().subset(&["web".into()]).unwrap();
