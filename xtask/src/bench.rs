@@ -74,8 +74,8 @@ struct Row {
     target: String,
 }
 
-/// A point of the scaling plot: (series, x, seconds).
-type Point = (&'static str, f64, f64);
+/// A point of the scaling plot: (panel of [`PANELS`], series, x, seconds).
+type Point = (usize, &'static str, f64, f64);
 
 pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let names: Vec<String> = if args.names.is_empty() {
@@ -107,14 +107,14 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
             let mib = size as f64 / (1024.0 * 1024.0);
             if want("backup") {
                 let row = bench_backup(ctx, &bench, args.rounds, mib)?;
-                points.push(("backup (drydock)", mib, median(&row.drydock).secs));
-                points.push(("pg_dump > file + fsync", mib, median(&row.baseline).secs));
+                points.push((0, "backup (drydock)", mib, median(&row.drydock).secs));
+                points.push((0, "pg_dump > file + fsync", mib, median(&row.baseline).secs));
                 rows.push(row);
             }
             if want("restore") {
                 let (replay, whole) = bench_restore(ctx, &bench, args.rounds, mib)?;
-                points.push(("restore (drydock)", mib, median(&whole.drydock).secs));
-                points.push(("psql --single-transaction < file", mib, median(&replay.baseline).secs));
+                points.push((0, "restore (drydock), whole", mib, median(&whole.drydock).secs));
+                points.push((0, "raw parts of a restore", mib, median(&whole.baseline).secs));
                 rows.push(replay);
                 rows.push(whole);
             }
@@ -125,8 +125,8 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
         for n in counts {
             let dir = generated_history(n)?;
             let row = bench_migrate(ctx, &exe, &format!("migrate {n} generated"), &dir, args.rounds)?;
-            points.push(("migrate (drydock), per 1,000", n as f64, median(&row.drydock).secs * 1000.0 / n as f64));
-            points.push(("psql one session, per 1,000", n as f64, median(&row.baseline).secs * 1000.0 / n as f64));
+            points.push((1, "drydock migrate", n as f64, median(&row.drydock).secs * 1000.0 / n as f64));
+            points.push((1, "psql, one session", n as f64, median(&row.baseline).secs * 1000.0 / n as f64));
             rows.push(row);
             let _ = std::fs::remove_dir_all(dir.parent().unwrap_or(&dir));
         }
@@ -161,6 +161,8 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
 /// unique compose project, with its own backups and migrations folders.
 struct Bench {
     stack: Stack,
+    /// The workspace the bench runs from (its `target/bench` keeps the logs).
+    root: Utf8PathBuf,
     dir: Utf8PathBuf,
     exe: Utf8PathBuf,
 }
@@ -207,7 +209,7 @@ health-timeout = 120
         } else {
             stack.up_database();
         }
-        Ok(Bench { stack, dir, exe: exe.to_owned() })
+        Ok(Bench { stack, root: ctx.root.clone(), dir, exe: exe.to_owned() })
     }
 
     /// drydock itself, as `cargo xtask ARGS` would run it in this workspace.
@@ -219,8 +221,12 @@ health-timeout = 120
             .env("NO_COLOR", "1")
             .env_remove("DATABASE_URL")
             .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped());
+        // The last run's own report (steps and durations), for reading the figures.
+        let log = self.root.join(format!("target/bench/drydock-{}.log", args.first().unwrap_or(&"run")));
+        let out =
+            log.parent().and_then(|d| std::fs::create_dir_all(d).ok()).and_then(|_| std::fs::File::create(&log).ok());
+        cmd.stdout(out.map_or_else(std::process::Stdio::null, std::process::Stdio::from));
         cmd
     }
 
@@ -603,7 +609,14 @@ fn median(samples: &[Sample]) -> Sample {
     let mut s: Vec<Sample> = samples.to_vec();
     s.sort_by(|a, b| a.secs.total_cmp(&b.secs));
     let rss = samples.iter().map(|x| x.rss).max().unwrap_or(0);
-    s.get(s.len() / 2).map_or(Sample { secs: 0.0, rss }, |m| Sample { secs: m.secs, rss })
+    let n = s.len();
+    let secs = match n {
+        0 => 0.0,
+        // An even count: the mean of the two middle samples.
+        _ if n % 2 == 0 => (s[n / 2 - 1].secs + s[n / 2].secs) / 2.0,
+        _ => s[n / 2].secs,
+    };
+    Sample { secs, rss }
 }
 
 fn spread(samples: &[Sample]) -> String {
@@ -631,54 +644,89 @@ fn print_table(ctx: &Ctx, rows: &[Row]) {
     ctx.ui.table(&["BENCHMARK", "DRYDOCK", "BASELINE", "RATIO", "TARGET", "PEAK RSS"], &table);
 }
 
-/// A line plot of `points` (one polyline per series), log-free and dependency-free.
+/// The plot's two panels: backup and restore against size, migrate per
+/// migration against the history's length.
+const PANELS: [(&str, &str, &str); 2] = [
+    ("backup and restore", "generated table data (MiB)", "seconds"),
+    ("migrate, whole process", "migrations", "seconds per 1,000 migrations"),
+];
+
+/// Two line plots side by side (one polyline per series, linear axes from 0),
+/// hand-written SVG: a straight line through 0 is linear time, a flat one is
+/// constant cost per migration.
 fn svg(points: &[Point]) -> String {
-    let (w, h, pad) = (720.0, 420.0, 60.0);
-    let xmax = points.iter().map(|p| p.1).fold(0.0, f64::max).max(1.0);
-    let ymax = points.iter().map(|p| p.2).fold(0.0, f64::max).max(0.001) * 1.1;
-    let x = |v: f64| pad + v / xmax * (w - 2.0 * pad);
-    let y = |v: f64| h - pad - v / ymax * (h - 2.0 * pad);
-    let colours = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"];
-    let mut series: Vec<&str> = Vec::new();
-    for p in points {
-        if !series.contains(&p.0) {
-            series.push(p.0);
-        }
-    }
+    let (pw, h, pad) = (460.0, 400.0, 64.0);
+    let colours = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728"];
     let mut out = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n\
-         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
-         <line x1=\"{pad}\" y1=\"{b}\" x2=\"{r}\" y2=\"{b}\" stroke=\"black\"/>\n\
-         <line x1=\"{pad}\" y1=\"{pad}\" x2=\"{pad}\" y2=\"{b}\" stroke=\"black\"/>\n\
-         <text x=\"{cx}\" y=\"{t}\" text-anchor=\"middle\">size (MiB) or migrations (count)</text>\n\
-         <text x=\"14\" y=\"{cy}\" transform=\"rotate(-90 14 {cy})\" text-anchor=\"middle\">seconds (migrate: per 1,000)</text>\n\
-         <text x=\"{pad}\" y=\"{b2}\">0</text><text x=\"{r}\" y=\"{b2}\" text-anchor=\"end\">{xmax:.0}</text>\n\
-         <text x=\"{l}\" y=\"{pad}\" text-anchor=\"end\">{ymax:.1}</text>\n",
-        b = h - pad,
-        r = w - pad,
-        cx = w / 2.0,
-        t = h - 15.0,
-        cy = h / 2.0,
-        b2 = h - pad + 15.0,
-        l = pad - 5.0,
+         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n",
+        w = pw * PANELS.len() as f64,
     );
-    for (i, name) in series.iter().enumerate() {
-        let colour = colours[i % colours.len()];
-        let mut pts: Vec<(f64, f64)> = points.iter().filter(|p| p.0 == *name).map(|p| (p.1, p.2)).collect();
-        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let line: Vec<String> = pts.iter().map(|(a, b)| format!("{:.1},{:.1}", x(*a), y(*b))).collect();
-        out.push_str(&format!(
-            "<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\" points=\"{}\"/>\n",
-            line.join(" ")
-        ));
-        for (a, b) in &pts {
-            out.push_str(&format!("<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"{colour}\"/>\n", x(*a), y(*b)));
+    for (panel, (title, xlabel, ylabel)) in PANELS.iter().enumerate() {
+        let mine: Vec<&Point> = points.iter().filter(|p| p.0 == panel).collect();
+        if mine.is_empty() {
+            continue;
         }
+        let left = pw * panel as f64;
+        let xmax = mine.iter().map(|p| p.2).fold(0.0, f64::max).max(1.0) * 1.05;
+        let ymax = mine.iter().map(|p| p.3).fold(0.0, f64::max).max(0.001) * 1.15;
+        let x = |v: f64| left + pad + v / xmax * (pw - 1.5 * pad);
+        let y = |v: f64| h - pad - v / ymax * (h - 2.0 * pad);
+        let (bottom, right) = (h - pad, left + pw - pad / 2.0);
         out.push_str(&format!(
-            "<text x=\"{}\" y=\"{}\" fill=\"{colour}\">{name}</text>\n",
-            pad + 10.0,
-            pad + 16.0 * i as f64
+            "<text x=\"{cx}\" y=\"24\" text-anchor=\"middle\" font-weight=\"bold\">{title}</text>\n\
+             <line x1=\"{l}\" y1=\"{bottom}\" x2=\"{right}\" y2=\"{bottom}\" stroke=\"black\"/>\n\
+             <line x1=\"{l}\" y1=\"{pad}\" x2=\"{l}\" y2=\"{bottom}\" stroke=\"black\"/>\n\
+             <text x=\"{cx}\" y=\"{t}\" text-anchor=\"middle\">{xlabel}</text>\n\
+             <text x=\"{yl}\" y=\"{cy}\" transform=\"rotate(-90 {yl} {cy})\" text-anchor=\"middle\">{ylabel}</text>\n",
+            cx = left + pw / 2.0,
+            l = left + pad,
+            t = h - 20.0,
+            yl = left + 16.0,
+            cy = h / 2.0,
         ));
+        for k in 0..=4 {
+            let (vx, vy) = (xmax * k as f64 / 4.0, ymax * k as f64 / 4.0);
+            out.push_str(&format!(
+                "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{vx:.0}</text>\n\
+                 <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{vy:.1}</text>\n\
+                 <line x1=\"{l}\" y1=\"{gy:.1}\" x2=\"{right}\" y2=\"{gy:.1}\" stroke=\"#ddd\"/>\n",
+                x(vx),
+                bottom + 16.0,
+                left + pad - 6.0,
+                y(vy) + 4.0,
+                l = left + pad,
+                gy = y(vy),
+            ));
+        }
+        let mut series: Vec<&str> = Vec::new();
+        for p in &mine {
+            if !series.contains(&p.1) {
+                series.push(p.1);
+            }
+        }
+        for (i, name) in series.iter().enumerate() {
+            let colour = colours[i % colours.len()];
+            let mut pts: Vec<(f64, f64)> = mine.iter().filter(|p| p.1 == *name).map(|p| (p.2, p.3)).collect();
+            pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let line: Vec<String> = pts.iter().map(|(a, b)| format!("{:.1},{:.1}", x(*a), y(*b))).collect();
+            out.push_str(&format!(
+                "<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\" points=\"{}\"/>\n",
+                line.join(" ")
+            ));
+            for (a, b) in &pts {
+                out.push_str(&format!(
+                    "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"{colour}\"><title>{name}: {a:.0}, {b:.2} s</title></circle>\n",
+                    x(*a),
+                    y(*b)
+                ));
+            }
+            out.push_str(&format!(
+                "<text x=\"{:.1}\" y=\"{:.1}\" fill=\"{colour}\">{name}</text>\n",
+                left + pad + 8.0,
+                pad + 4.0 + 15.0 * i as f64
+            ));
+        }
     }
     out.push_str("</svg>\n");
     out
@@ -692,5 +740,23 @@ mod tests {
         assert_eq!(super::parse_size("1GB"), Ok(1 << 30));
         assert_eq!(super::parse_size("1.5 GiB"), Ok(3 << 29));
         assert!(super::parse_size("12 parsecs").is_err());
+    }
+
+    /// The plot is well-formed SVG with both panels and every series.
+    #[test]
+    fn plot_has_both_panels() {
+        let points = [
+            (0, "backup (drydock)", 100.0, 1.0),
+            (0, "backup (drydock)", 1000.0, 10.0),
+            (1, "drydock migrate", 100.0, 2.0),
+            (1, "drydock migrate", 5000.0, 2.1),
+        ];
+        let svg = super::svg(&points);
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+        assert!(svg.contains("backup and restore") && svg.contains("migrate, whole process"), "{svg}");
+        assert_eq!(svg.matches("<polyline").count(), 2);
+        if let Ok(path) = std::env::var("DRYDOCK_PLOT_SAMPLE") {
+            std::fs::write(path, &svg).unwrap();
+        }
     }
 }
