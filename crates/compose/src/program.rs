@@ -452,7 +452,7 @@ impl Compose {
     /// The services as `compose config` resolves them: image, build, pull
     /// policy, restart policy (for pulls and one-shot services).
     pub fn specs(&self) -> Result<Vec<ServiceSpec>, ComposeError> {
-        ServiceSpec::parse(&self.run(&["config"])?)
+        ServiceSpec::from_model(self.config_model()?)
     }
 
     /// The id of the local image `reference` names, or `None` when there is none.

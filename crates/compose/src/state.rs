@@ -112,7 +112,8 @@ pub struct ServiceSpec {
 }
 
 impl ServiceSpec {
-    pub(crate) fn parse(yaml: &str) -> Result<Vec<ServiceSpec>, ComposeError> {
+    /// The specs in compose's resolved model ([`Compose::config_model`](crate::Compose::config_model)).
+    pub(crate) fn from_model(model: serde_json::Value) -> Result<Vec<ServiceSpec>, ComposeError> {
         #[derive(Deserialize)]
         struct Model {
             #[serde(default)]
@@ -121,11 +122,11 @@ impl ServiceSpec {
         #[derive(Deserialize)]
         struct Raw {
             image: Option<String>,
-            build: Option<serde_yaml::Value>,
+            build: Option<serde_json::Value>,
             pull_policy: Option<String>,
             restart: Option<String>,
         }
-        let model: Model = serde_yaml::from_str(yaml)
+        let model: Model = serde_json::from_value(model)
             .map_err(|e| ComposeError::Unexpected { detail: format!("compose config: {e}") })?;
         Ok(model
             .services
