@@ -145,10 +145,10 @@ fn pulled_image(ctx: &Ctx, pull_mib: u64) -> Result<Pulled> {
     let (v1, v2, v3) = (release("v1")?, release("v2")?, release("v3")?);
     let stack = testbench::Stack::with_demo_copy("bench-pull", compose::Flavor::V2, |root| pull_api_as(root, &v1));
     let (env, compose) = (stack.env.clone(), stack.compose.clone());
-    let apps = env.app_services.clone();
-    let timeout = Duration::from_secs(env.health_timeout_secs);
+    let apps = compose.app_services();
+    let timeout = Duration::from_secs(env.health_timeout_secs());
     let set_tag = |from: &str, to: &str| -> Result<()> {
-        let file = env.root.join("demo/docker-compose.prod.yml");
+        let file = env.root().join("demo/docker-compose.prod.yml");
         let text = std::fs::read_to_string(&file)?;
         std::fs::write(&file, text.replace(from, to)).wrap_err_with(|| format!("cannot write {file}"))
     };
@@ -160,14 +160,12 @@ fn pulled_image(ctx: &Ctx, pull_mib: u64) -> Result<Pulled> {
     ctx.ui.line(ctx.ui.bold("pulled api, naive order: stop, pull, start"));
     set_tag(&v1, &v2)?;
     let naive = measure(&compose, &env, || {
-        let pulled = compose.pulled_services(&apps)?;
-        compose.stop(&apps)?;
-        if let Some(pulled) = apps.subset(&pulled).filter(|_| !pulled.is_empty()) {
-            compose.pull(&pulled)?;
+        let pulled = apps.pulled()?;
+        apps.stop()?;
+        if !pulled.names().is_empty() {
+            pulled.pull()?;
         }
-        compose.up(&apps, true)?;
-        compose.wait_healthy(apps.names(), timeout)?;
-        Ok(())
+        crate::steps::up_and_wait(&apps, true, timeout)
     })?;
 
     ctx.ui.line(ctx.ui.bold("pulled api, drydock: cargo xtask deploy (pull while serving)"));
