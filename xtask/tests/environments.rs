@@ -198,6 +198,10 @@ fn an_unreachable_docker_engine_is_named_and_changes_nothing() {
         if args[0] == "check" {
             assert_eq!(out.status.code(), Some(2), "a finding is a refusal: {text}");
         }
+        if args[0] == "deploy-prod" {
+            // Refused by its preflight, nothing changed (RELIABILITY.md bug 8).
+            assert_eq!(out.status.code(), Some(2), "a preflight refusal exits 2: {text}");
+        }
         assert!(
             text.contains("docker") || text.contains("engine"),
             "{args:?}: the error does not name the engine:\n{text}"
