@@ -250,7 +250,7 @@ fn restore_interrupted_at_seeded_points() {
     stack.up();
     stack.psql(
         "CREATE TABLE load (id int PRIMARY KEY, body text);
-         INSERT INTO load SELECT g, repeat(md5(g::text), 4) FROM generate_series(1, 60000) g;",
+         INSERT INTO load SELECT g, repeat(md5(g::text), 4) FROM generate_series(1, 20000) g;",
     );
     // Two backups, A and B, of different data; the trials restore them in turn.
     let mut states: Vec<(String, String)> = Vec::new();
@@ -367,7 +367,8 @@ fn deploy_interrupted_at_seeded_points() {
         let context = format!("seed {seed}, SIG{signal} at {at:?}");
         let killed = user_data(&stack);
         assert_ledger_agrees(&stack, &migrations, &context);
-        let (rerun, text) = drydock(&root, &["deploy-prod", "--restart-all", "--lock-wait", "60"], None);
+        // The rerun restarts what is stopped or changed (a stopped service is never "unchanged").
+        let (rerun, text) = drydock(&root, &["deploy-prod", "--lock-wait", "60"], None);
         assert_eq!(rerun, 0, "{context}: the rerun failed:\n{text}");
         assert_ledger_agrees(&stack, &migrations, &context);
         let after = user_data(&stack);
