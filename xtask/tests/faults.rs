@@ -331,7 +331,7 @@ fn database_killed_during_restore() {
     let log = root.join("restore.log");
     let args = ["restore", target.as_str(), "--env", "prod", "--yes"];
     let child = spawn_logged(&root, &args, &[], &log);
-    wait_for("the replay", || read(&log).contains("replaying in one transaction"));
+    wait_for("the replay", || read(&log).contains("] replay:"));
     std::thread::sleep(Duration::from_millis(300));
     duct::cmd!("docker", "kill", stack.db_container()).stdout_null().run().unwrap();
     let (code, text) = finish(child, &log);
