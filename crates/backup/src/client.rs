@@ -13,6 +13,7 @@
 //! ```
 
 use compose::Compose;
+pub use compose::PgTool;
 
 use crate::BackupError;
 
@@ -125,26 +126,6 @@ fn decode(s: &str) -> Result<String, BackupError> {
         }
     }
     String::from_utf8(out).map_err(|_| BackupError::Url { reason: "a part is not UTF-8 once decoded".into() })
-}
-
-/// The PostgreSQL client programs drydock runs: no other program runs through
-/// a [`PgClient`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PgTool {
-    /// `pg_dump`, for backups.
-    PgDump,
-    /// `psql`, for one read-only query or the scratch database of a restore test.
-    Psql,
-}
-
-impl PgTool {
-    /// The program's name.
-    pub fn program(self) -> &'static str {
-        match self {
-            PgTool::PgDump => "pg_dump",
-            PgTool::Psql => "psql",
-        }
-    }
 }
 
 /// Where `pg_dump` and `psql` run.
@@ -263,11 +244,8 @@ impl PgClient {
         let vars = self.database().vars();
         let mut expr = match self {
             PgClient::Container { compose, .. } => {
-                let mut argv = vec![program];
-                argv.extend_from_slice(args);
                 let names: Vec<&str> = vars.iter().filter(|(_, v)| v.is_some()).map(|(n, _)| *n).collect();
-                let service = &compose.environment().database_service();
-                compose.exec(service, &argv, &names).map_err(BackupError::compose)?
+                compose.exec_pg(tool, args, &names).map_err(BackupError::compose)?
             }
             PgClient::Host { .. } => duct::cmd(program, args),
         };

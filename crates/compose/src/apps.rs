@@ -20,6 +20,7 @@
 //! }
 //! ```
 
+use crate::command::Cmd;
 use crate::state::Decision;
 use crate::{Compose, ComposeError};
 
@@ -61,40 +62,31 @@ impl<'c> Apps<'c> {
 
     /// The names as compose operands. Refuses an empty list (compose would act
     /// on every service) and, as a second lock behind the type, the database.
-    fn operands(&self) -> Result<Vec<&str>, ComposeError> {
+    fn operands(&self) -> Result<&[String], ComposeError> {
         let db = self.compose.environment().database_service();
         if self.names.is_empty() || self.names.iter().any(|n| n == db) {
             return Err(ComposeError::Refused {
                 reason: format!("the database service `{db}` is never stopped or recreated"),
             });
         }
-        Ok(self.names.iter().map(String::as_str).collect())
+        Ok(&self.names)
     }
 
     /// Builds the images of these services; stops nothing.
     pub fn build(&self) -> Result<(), ComposeError> {
-        let mut args = vec!["build"];
-        args.extend(self.operands()?);
-        self.compose.run(&args).map(drop)
+        self.compose.run(&Cmd::Build(self.operands()?)).map(drop)
     }
 
     /// Stops these services (never the database).
     pub fn stop(&self) -> Result<(), ComposeError> {
-        let mut args = vec!["stop"];
-        args.extend(self.operands()?);
-        self.compose.run(&args).map(drop)
+        self.compose.run(&Cmd::Stop(self.operands()?)).map(drop)
     }
 
     /// Starts these services without touching their dependencies and without
     /// building: `up -d --no-deps --no-build`, recreating containers whose
     /// image or configuration changed; with `force_recreate`, all of them.
     pub fn up(&self, force_recreate: bool) -> Result<(), ComposeError> {
-        let mut args = vec!["up", "-d", "--no-deps", "--no-build"];
-        if force_recreate {
-            args.push("--force-recreate");
-        }
-        args.extend(self.operands()?);
-        self.compose.run(&args).map(drop)
+        self.compose.run(&Cmd::Up { force_recreate, services: self.operands()? }).map(drop)
     }
 
     /// The services among these whose image is pulled rather than built: no
@@ -123,9 +115,7 @@ impl<'c> Apps<'c> {
     /// refuses anything else). Stops nothing; on failure the error names each
     /// image and nothing else changed.
     pub fn pull(&self) -> Result<(), ComposeError> {
-        let mut args = vec!["pull"];
-        args.extend(self.operands()?);
-        self.compose.run(&args).map(drop).map_err(|e| {
+        self.compose.run(&Cmd::Pull(self.operands()?)).map(drop).map_err(|e| {
             let specs = self.compose.specs().unwrap_or_default();
             let images = self
                 .names

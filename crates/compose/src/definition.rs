@@ -178,11 +178,11 @@ impl Compose {
             |e: &dyn std::fmt::Display| ComposeError::Unexpected { detail: format!("compose config: {e}") };
         match self.flavor() {
             crate::Flavor::V2 => {
-                let json = self.run(&["config", "--format", "json"])?;
+                let json = self.run(&crate::command::Cmd::ConfigJson)?;
                 serde_json::from_str(&json).map_err(|e| unexpected(&e))
             }
             crate::Flavor::V1 => {
-                let yaml = self.run(&["config"])?;
+                let yaml = self.run(&crate::command::Cmd::Config)?;
                 serde_yaml::from_str(&yaml).map_err(|e| unexpected(&e))
             }
         }

@@ -18,6 +18,7 @@
 #![deny(missing_docs)]
 
 mod apps;
+mod command;
 mod database;
 mod definition;
 mod error;
@@ -25,6 +26,7 @@ mod program;
 mod state;
 
 pub use apps::Apps;
+pub use command::PgTool;
 pub use database::{redact_url, DatabaseTarget};
 pub use definition::ServiceDefinition;
 pub use error::ComposeError;

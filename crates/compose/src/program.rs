@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use config::Environment;
 
+use crate::command::{Cmd, PgTool};
 use crate::state::{ContainerState, Decision, ServiceSpec, ServiceState};
 use crate::ComposeError;
 
@@ -127,9 +128,9 @@ impl Compose {
         &self.env
     }
 
-    /// A compose command: program, `-f` files, `-p` project, then `args`.
-    /// Refuses subcommands outside the allow-list and volume-removing flags.
-    fn command(&self, args: &[&str]) -> Result<duct::Expression, ComposeError> {
+    /// The allow-list every rendered compose argv passes: known subcommands
+    /// only, no volume-removing flag, `pull` of app services only.
+    fn admit(&self, args: &[&str]) -> Result<(), ComposeError> {
         let sub = args.first().copied().unwrap_or_default();
         if !ALLOWED_SUBCOMMANDS.contains(&sub) {
             return Err(ComposeError::Refused {
@@ -153,6 +154,20 @@ impl Compose {
                 });
             }
         }
+        Ok(())
+    }
+
+    /// The command `cmd` as an expression: `docker ARGS`, or compose's
+    /// program, `-f` files, `-p` project, then the args. As a second lock
+    /// behind [`Cmd`], refuses compose subcommands outside the allow-list and
+    /// volume-removing flags.
+    fn command(&self, cmd: &Cmd<'_>) -> Result<duct::Expression, ComposeError> {
+        if !cmd.is_compose() {
+            return Ok(self.docker(cmd));
+        }
+        let rendered = cmd.args();
+        let args: Vec<&str> = rendered.iter().map(String::as_str).collect();
+        self.admit(&args)?;
         let (program, lead) = self.flavor.program();
         let mut argv: Vec<OsString> = lead.iter().map(OsString::from).collect();
         for file in self.env.compose_files() {
@@ -164,12 +179,10 @@ impl Compose {
             argv.push(project.into());
         }
         argv.extend(args.iter().map(OsString::from));
-        let mut expr = duct::cmd(program, argv).dir(&self.env.root());
-        if matches!(sub, "stop" | "start" | "up" | "exec") {
-            // Commands that take services down or bring them back, and `exec`
-            // (a restore's psql), run in their own process group: a Ctrl-C
-            // meant for drydock must not kill them halfway; drydock decides
-            // (stops between steps, cancels a replay, brings the app back).
+        let mut expr = duct::cmd(program, argv).dir(self.env.root());
+        if cmd.own_process_group() {
+            // A Ctrl-C meant for drydock must not kill these halfway; drydock
+            // decides (stops between steps, brings the app back).
             expr = expr.before_spawn(|cmd| {
                 use std::os::unix::process::CommandExt;
                 cmd.process_group(0);
@@ -179,9 +192,10 @@ impl Compose {
         Ok(self.with_docker_host(expr))
     }
 
-    /// A `docker` command (inspect, logs, tag, version) with `DOCKER_HOST` set.
-    pub(crate) fn docker(&self, args: &[&str]) -> duct::Expression {
-        self.with_docker_host(duct::cmd("docker", args))
+    /// `docker ARGS` of a docker (not compose) command, with `DOCKER_HOST` set.
+    fn docker(&self, cmd: &Cmd<'_>) -> duct::Expression {
+        debug_assert!(!cmd.is_compose(), "{cmd:?} is a compose command");
+        self.with_docker_host(duct::cmd("docker", cmd.args()))
     }
 
     fn with_docker_host(&self, expr: duct::Expression) -> duct::Expression {
@@ -193,7 +207,7 @@ impl Compose {
 
     /// Runs an expression to completion, returning stdout; on failure, the
     /// error carries the last lines of stderr.
-    pub(crate) fn capture(&self, expr: duct::Expression, shown: &str) -> Result<String, ComposeError> {
+    fn capture(&self, expr: duct::Expression, shown: &str) -> Result<String, ComposeError> {
         let out = expr
             .stdin_null()
             .stdout_capture()
@@ -224,26 +238,26 @@ impl Compose {
         ComposeError::CommandFailed { command: shown.to_owned(), detail: last_lines(stderr, 15) }
     }
 
-    pub(crate) fn run(&self, args: &[&str]) -> Result<String, ComposeError> {
-        let shown = format!("{} {}", self.flavor.command_name(), args.join(" "));
-        self.capture(self.command(args)?, &shown)
+    /// Runs `cmd` to completion and returns its stdout.
+    pub(crate) fn run(&self, cmd: &Cmd<'_>) -> Result<String, ComposeError> {
+        self.capture(self.command(cmd)?, &cmd.shown(self.flavor.command_name()))
     }
 
     /// Checks that the engine answers; the error says how to start it.
     pub fn ping(&self) -> Result<(), ComposeError> {
-        self.capture(self.docker(&["version", "--format", "{{.Server.Version}}"]), "docker version").map(drop)
+        self.run(&Cmd::ServerVersion).map(drop)
     }
 
     /// The engine's API version (`1.41`, `1.47`, ...).
     pub fn server_api_version(&self) -> Result<String, ComposeError> {
-        let out = self.capture(self.docker(&["version", "--format", "{{.Server.APIVersion}}"]), "docker version")?;
+        let out = self.run(&Cmd::ServerApiVersion)?;
         Ok(out.trim().to_owned())
     }
 
     /// The services the compose files define (`config --services`); also
     /// validates the compose files.
     pub fn services(&self) -> Result<Vec<String>, ComposeError> {
-        let out = self.run(&["config", "--services"])?;
+        let out = self.run(&Cmd::ConfigServices)?;
         Ok(out.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect())
     }
 
@@ -264,9 +278,9 @@ impl Compose {
             return Ok(false);
         }
         if containers.is_empty() {
-            self.run(&["up", "-d", "--no-deps", "--no-build", &db])?;
+            self.run(&Cmd::Create(&db))?;
         } else {
-            self.run(&["start", &db])?;
+            self.run(&Cmd::Start(&db))?;
         }
         Ok(true)
     }
@@ -278,15 +292,8 @@ impl Compose {
     pub fn container_ids(&self, service: &str) -> Result<Vec<String>, ComposeError> {
         let project = self.env.project_name().filter(|p| is_plain_project_name(p));
         let out = match project {
-            Some(project) => {
-                let (project, service) = (
-                    format!("label=com.docker.compose.project={project}"),
-                    format!("label=com.docker.compose.service={service}"),
-                );
-                let args = ["ps", "-a", "-q", "--no-trunc", "--filter", &project, "--filter", &service];
-                self.capture(self.docker(&args), "docker ps")?
-            }
-            None => self.run(&["ps", "-a", "-q", service])?,
+            Some(project) => self.run(&Cmd::PsByLabels { project, service })?,
+            None => self.run(&Cmd::Ps(service))?,
         };
         Ok(out.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect())
     }
@@ -304,9 +311,7 @@ impl Compose {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut args = vec!["inspect"];
-        args.extend(ids.iter().map(String::as_str));
-        let out = self.capture(self.docker(&args), "docker inspect")?;
+        let out = self.run(&Cmd::Inspect(ids))?;
         ContainerState::parse_inspect(&out)
     }
 
@@ -400,9 +405,8 @@ impl Compose {
 
     /// The last `n` log lines of a container, indented, for error reports.
     pub fn last_log_lines(&self, id: &str, n: usize) -> String {
-        let tail = n.to_string();
         let out = self
-            .docker(&["logs", "--tail", &tail, id])
+            .docker(&Cmd::ContainerLogs { tail: n, id })
             .stdin_null()
             .stderr_to_stdout()
             .stdout_capture()
@@ -422,31 +426,16 @@ impl Compose {
         follow: bool,
         tail: Option<usize>,
     ) -> Result<duct::Expression, ComposeError> {
-        let tail = tail.map(|n| n.to_string());
-        let mut args = vec!["logs", "--no-color"];
-        if follow {
-            args.push("--follow");
-        }
-        if let Some(tail) = &tail {
-            args.push("--tail");
-            args.push(tail);
-        }
-        args.extend(services.iter().map(String::as_str));
-        self.command(&args)
+        self.command(&Cmd::Logs { follow, tail, services })
     }
 
-    /// `exec -T <service> <argv...>`: no TTY, stdin and stdout free for the
-    /// caller to stream. Environment variables named in `env_names` are passed
-    /// through from drydock's own environment (values never enter argv).
-    pub fn exec(&self, service: &str, argv: &[&str], env_names: &[&str]) -> Result<duct::Expression, ComposeError> {
-        let mut args = vec!["exec", "-T"];
-        for name in env_names {
-            args.push("-e");
-            args.push(name);
-        }
-        args.push(service);
-        args.extend(argv);
-        self.command(&args)
+    /// `exec -T <database service> <tool> <args...>`: a PostgreSQL client
+    /// program in the database container (no other program, no other
+    /// container), no TTY, stdin and stdout free for the caller to stream.
+    /// Environment variables named in `env_names` are passed through from
+    /// drydock's own environment (values never enter argv).
+    pub fn exec_pg(&self, tool: PgTool, args: &[&str], env_names: &[&str]) -> Result<duct::Expression, ComposeError> {
+        self.command(&Cmd::Exec { service: self.env.database_service(), env_names, tool, args })
     }
 
     /// The services as `compose config` resolves them: image, build, pull
@@ -458,7 +447,7 @@ impl Compose {
     /// The id of the local image `reference` names, or `None` when there is none.
     pub fn image_id(&self, reference: &str) -> Result<Option<String>, ComposeError> {
         let out = self
-            .docker(&["image", "inspect", "--format", "{{.Id}}", reference])
+            .docker(&Cmd::ImageId(reference))
             .stdin_null()
             .stdout_capture()
             .stderr_capture()
@@ -482,7 +471,7 @@ impl Compose {
     /// (`config --hash=*`), to compare with the `com.docker.compose.config-hash`
     /// label of its running container.
     pub fn config_hashes(&self) -> Result<BTreeMap<String, String>, ComposeError> {
-        let out = self.run(&["config", "--hash=*"])?;
+        let out = self.run(&Cmd::ConfigHashes)?;
         Ok(out
             .lines()
             .filter_map(|l| l.trim().split_once(' '))
@@ -515,7 +504,7 @@ impl Compose {
 
     /// Tags an image (used to keep the previous app images for rollback).
     pub fn tag_image(&self, image_id: &str, tag: &str) -> Result<(), ComposeError> {
-        self.capture(self.docker(&["tag", image_id, tag]), "docker tag").map(drop)
+        self.run(&Cmd::Tag { image_id, tag }).map(drop)
     }
 }
 
@@ -566,9 +555,9 @@ app-services = ["api"]
             &["down", "-v"],
             &["stop", "-v"],
         ] {
-            assert!(matches!(compose.command(args), Err(ComposeError::Refused { .. })), "{args:?}");
+            assert!(matches!(compose.admit(args), Err(ComposeError::Refused { .. })), "{args:?}");
         }
-        assert!(compose.command(&["stop", "api"]).is_ok());
+        assert!(compose.admit(&["stop", "api"]).is_ok());
     }
 
     #[test]
@@ -595,9 +584,9 @@ app-services = ["api"]
             &["pull", "API"],
             &["pull", "api "],
         ] {
-            assert!(matches!(compose.command(args), Err(ComposeError::Refused { .. })), "{args:?}");
+            assert!(matches!(compose.admit(args), Err(ComposeError::Refused { .. })), "{args:?}");
         }
-        assert!(compose.command(&["pull", "api"]).is_ok());
+        assert!(compose.admit(&["pull", "api"]).is_ok());
     }
 
     /// Only names both compose versions keep verbatim are looked up by label.
