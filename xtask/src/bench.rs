@@ -98,52 +98,56 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let mut points: Vec<Point> = Vec::new();
     let want = |n: &str| names.iter().any(|x| x == n);
 
-    if want("backup") || want("restore") {
-        let sizes =
-            if args.scaling { vec![args.db_size, args.db_size * 5, args.db_size * 10] } else { vec![args.db_size] };
-        for size in sizes {
-            let bench = Bench::new(ctx, &exe, "dump", None, want("restore"))?;
-            bench.generate(ctx, size)?;
-            let mib = size as f64 / (1024.0 * 1024.0);
-            if want("backup") {
-                let row = bench_backup(ctx, &bench, args.rounds, mib)?;
-                points.push((0, "backup (drydock)", mib, median(&row.drydock).secs));
-                points.push((0, "pg_dump > file + fsync", mib, median(&row.baseline).secs));
+    // Every figure gathered is printed, also when a later benchmark fails.
+    let result = (|| -> Result<()> {
+        if want("backup") || want("restore") {
+            let sizes =
+                if args.scaling { vec![args.db_size, args.db_size * 5, args.db_size * 10] } else { vec![args.db_size] };
+            for size in sizes {
+                let bench = Bench::new(ctx, &exe, "dump", None, want("restore"))?;
+                bench.generate(ctx, size)?;
+                let mib = size as f64 / (1024.0 * 1024.0);
+                if want("backup") {
+                    let row = bench_backup(ctx, &bench, args.rounds, mib)?;
+                    points.push((0, "backup (drydock)", mib, median(&row.drydock).secs));
+                    points.push((0, "pg_dump > file + fsync", mib, median(&row.baseline).secs));
+                    rows.push(row);
+                }
+                if want("restore") {
+                    let (replay, whole) = bench_restore(ctx, &bench, args.rounds, mib)?;
+                    points.push((0, "restore (drydock), whole", mib, median(&whole.drydock).secs));
+                    points.push((0, "raw parts of a restore", mib, median(&whole.baseline).secs));
+                    rows.push(replay);
+                    rows.push(whole);
+                }
+            }
+        }
+        if want("migrate") {
+            let counts = if args.scaling { vec![100, 1000, 5000] } else { vec![args.migrations] };
+            for n in counts {
+                let dir = generated_history(n)?;
+                let row = bench_migrate(ctx, &exe, &format!("migrate {n} generated"), &dir, args.rounds)?;
+                points.push((1, "drydock migrate", n as f64, median(&row.drydock).secs * 1000.0 / n as f64));
+                points.push((1, "psql, one session", n as f64, median(&row.baseline).secs * 1000.0 / n as f64));
                 rows.push(row);
+                let _ = std::fs::remove_dir_all(dir.parent().unwrap_or(&dir));
             }
-            if want("restore") {
-                let (replay, whole) = bench_restore(ctx, &bench, args.rounds, mib)?;
-                points.push((0, "restore (drydock), whole", mib, median(&whole.drydock).secs));
-                points.push((0, "raw parts of a restore", mib, median(&whole.baseline).secs));
-                rows.push(replay);
-                rows.push(whole);
+            let corpus = ctx.root.join("../shared/corpus/documenso/migrations");
+            if corpus.join("migration_lock.toml").is_file() {
+                rows.push(bench_migrate(ctx, &exe, "migrate documenso (163)", &corpus, args.rounds)?);
             }
         }
-    }
-    if want("migrate") {
-        let counts = if args.scaling { vec![100, 1000, 5000] } else { vec![args.migrations] };
-        for n in counts {
-            let dir = generated_history(n)?;
-            let row = bench_migrate(ctx, &exe, &format!("migrate {n} generated"), &dir, args.rounds)?;
-            points.push((1, "drydock migrate", n as f64, median(&row.drydock).secs * 1000.0 / n as f64));
-            points.push((1, "psql, one session", n as f64, median(&row.baseline).secs * 1000.0 / n as f64));
-            rows.push(row);
-            let _ = std::fs::remove_dir_all(dir.parent().unwrap_or(&dir));
+        if want("noop-deploy") {
+            rows.push(bench_noop_deploy(ctx, &exe, args.rounds)?);
         }
-        let corpus = ctx.root.join("../shared/corpus/documenso/migrations");
-        if corpus.join("migration_lock.toml").is_file() {
-            rows.push(bench_migrate(ctx, &exe, "migrate documenso (163)", &corpus, args.rounds)?);
+        if want("startup") {
+            rows.push(bench_startup(ctx, &exe, args.rounds)?);
         }
-    }
-    if want("noop-deploy") {
-        rows.push(bench_noop_deploy(ctx, &exe, args.rounds)?);
-    }
-    if want("startup") {
-        rows.push(bench_startup(ctx, &exe, args.rounds)?);
-    }
-    if want("cold-build") {
-        rows.push(bench_cold_build(ctx)?);
-    }
+        if want("cold-build") {
+            rows.push(bench_cold_build(ctx)?);
+        }
+        Ok(())
+    })();
 
     print_table(ctx, &rows);
     if args.scaling && !points.is_empty() {
@@ -154,7 +158,7 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
         std::fs::write(&path, svg(&points)).wrap_err_with(|| format!("cannot write {path}"))?;
         ctx.ui.line(format!("plot: {path}"));
     }
-    Ok(())
+    result
 }
 
 /// A throwaway workspace with one environment, `bench`: the demo stack under a
