@@ -130,6 +130,8 @@ fn deploy_backup_restore_and_migrate_through_an_ssh_tunnel() {
     no_tunnel_left(&engine);
     // The database publishes nothing beyond the remote's own loopback.
     let ports = engine.ssh(&["docker", "port", "ddt-remote-app-postgres-1"]).read().unwrap();
+    // The compose file publishes 127.0.0.1:5432: an empty answer is a failure, not a pass.
+    assert!(!ports.trim().is_empty(), "docker port shows nothing for the database");
     assert!(ports.lines().all(|l| l.contains("127.0.0.1:")), "{ports}");
     assert!(!out.contains("remote pw"), "the password leaked into the output:\n{out}");
 

@@ -13,7 +13,8 @@
 //! builds, pulls, stops or recreates, and an `Apps` is made by a `Compose`
 //! from its own environment's app services, which cannot contain the
 //! database; it checks again at run time); emits `down`, `rm`, `-v` or `--volumes` (every command
-//! passes an allow-list in [`program`]). Never prints: results are values.
+//! is a variant of one enum, its argv rendered in `command.rs`, and the
+//! rendered argv passes an allow-list in `program.rs`). Never prints: results are values.
 
 #![deny(missing_docs)]
 
