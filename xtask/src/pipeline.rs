@@ -119,7 +119,7 @@ pub(crate) fn run(pipeline: &Pipeline, mut run: Run) -> Result<()> {
     }
     run.progress = crate::ui::Progress::hidden(ui);
     let mut recovery = None;
-    if failure.is_some() {
+    if failure.is_some() && run.state.app_stopped() {
         // The app comes back if it is down, still under the deploy lock.
         let t0 = Instant::now();
         run.progress = ui.progress("recover: start the app services this run stopped");
@@ -128,7 +128,7 @@ pub(crate) fn run(pipeline: &Pipeline, mut run: Run) -> Result<()> {
         if let Some((ok, note)) = back {
             ui.warn(&note);
             records.push(StepRecord::new("recover", t0.elapsed(), if ok { "ok" } else { "failed" }, &note));
-            recovery = Some(note);
+            recovery = Some((ok, note));
         }
     }
     summary(&run, &records, started.elapsed());
@@ -149,7 +149,14 @@ pub(crate) fn run(pipeline: &Pipeline, mut run: Run) -> Result<()> {
     drop(guard);
     match failure {
         None => Ok(()),
-        Some(err) => Err(err.wrap_err(failure_advice(&run, recovery))),
+        // The app services this run stopped did not come back: what the
+        // run changed was not undone, so the outcome is not "failed, rolled
+        // back" (1) but unknown (3) until `status` is read.
+        Some(err) if matches!(recovery, Some((false, _))) => {
+            let advice = failure_advice(&run, recovery.map(|(_, note)| note));
+            Err(crate::exit::unknown(err.wrap_err(advice)))
+        }
+        Some(err) => Err(err.wrap_err(failure_advice(&run, recovery.map(|(_, note)| note)))),
     }
 }
 
@@ -204,7 +211,9 @@ fn summary(run: &Run, records: &[StepRecord], total: Duration) {
     ui.line(format!("total {}", human_duration(total)));
     if !run.decisions.is_empty() {
         let restarted = run.restart_reasons();
-        ui.line(format!("restarted: {}", if restarted.is_empty() { "none" } else { &restarted }));
+        // "restarted" only of a release that is live; otherwise it was the plan.
+        let label = if run.state.is_live() { "restarted" } else { "chosen to restart" };
+        ui.line(format!("{label}: {}", if restarted.is_empty() { "none" } else { &restarted }));
         let kept = run.kept();
         if !kept.is_empty() {
             ui.line(format!("kept running (unchanged): {}", kept.join(", ")));

@@ -421,8 +421,25 @@ fn engine_unreachable_mid_deploy() {
     proxy.cut();
     let (code, text) = finish(child, &log);
     eprintln!("engine cut mid-deploy: exit {code}\n{text}");
-    assert!(code == 1 || code == 3, "{text}");
+    // Cut before the stop: nothing changed (1). Cut once the stop began: the
+    // app could not be brought back, so the outcome is unknown (3), never 1.
+    let not_back = text.contains("did NOT come back") || text.contains("failed too");
+    assert_eq!(code, if not_back { 3 } else { 1 }, "{text}");
+    assert!(not_back || text.contains("the database was not changed"), "{text}");
     assert!(text.to_lowercase().contains("docker"), "the error does not name the engine:\n{text}");
+    assert_eq!(stack.data_checksum(), before);
+    assert_backups_complete(&stack, &root);
+    // Cut once the stop is done: the start and the recovery meet no engine,
+    // the app stays down, and drydock must say "unknown" (3), not "failed" (1).
+    let proxy = EngineProxy::start(&socket);
+    let log = root.join("deploy-2.log");
+    let child = spawn_logged(&root, &["deploy-prod", "--restart-all"], &[("DOCKER_HOST", &host)], &log);
+    wait_for("the deploy's stop", || read(&log).lines().any(|l| l.starts_with("ok") && l.contains(" stop ")));
+    proxy.cut();
+    let (code, text) = finish(child, &log);
+    eprintln!("engine cut after the stop: exit {code}\n{text}");
+    assert_eq!(code, 3, "the app did not come back, yet the outcome was told as known:\n{text}");
+    assert!(text.contains("status prod"), "no way to find out is named:\n{text}");
     assert_eq!(stack.data_checksum(), before);
     assert_backups_complete(&stack, &root);
     // The engine back: the rerun (through the proxy again) succeeds.
