@@ -119,7 +119,7 @@ pub fn dump(
         return Err(BackupError::PgDumpFailed {
             program,
             code: output.status.code(),
-            stderr: last_lines(&String::from_utf8_lossy(&output.stderr), 10),
+            stderr: compose::last_lines(&String::from_utf8_lossy(&output.stderr), 10),
         });
     }
     let (size, sha256) = hash_file(&mut file, &partial.path)?;
@@ -245,11 +245,6 @@ fn write_sidecar(path: &Utf8Path, sha256: &str) -> Result<Utf8PathBuf, BackupErr
 
 fn sync_dir(dir: &Utf8Path) -> Result<(), BackupError> {
     File::open(dir).and_then(|d| d.sync_all()).map_err(|e| BackupError::io("fsync", dir, e))
-}
-
-fn last_lines(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 #[cfg(test)]

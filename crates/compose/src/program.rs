@@ -523,7 +523,9 @@ pub fn short_id(id: &str) -> &str {
     &id[..id.len().min(12)]
 }
 
-fn last_lines(text: &str, n: usize) -> String {
+/// The last `n` non-blank lines of `text` (a failed program's stderr, in
+/// errors): the one helper for it, also used by crates/backup.
+pub fn last_lines(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
 }

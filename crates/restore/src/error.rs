@@ -33,8 +33,6 @@ pub enum RestoreError {
         /// The reason (never the password).
         detail: String,
     },
-    /// The app services could not be stopped; nothing was replayed.
-    Stop(String),
     /// The file holds something pg_dump does not write: nothing was changed
     /// (refused before the replay, or its transaction confirmed rolled back).
     Refused {
@@ -86,10 +84,7 @@ impl RestoreError {
     pub fn outcome(&self) -> Outcome {
         match self {
             RestoreError::Refused { .. } | RestoreError::SchemaOnly { .. } => Outcome::Refused,
-            RestoreError::Client(_)
-            | RestoreError::Read { .. }
-            | RestoreError::Connect { .. }
-            | RestoreError::Stop(_) => Outcome::Unchanged,
+            RestoreError::Client(_) | RestoreError::Read { .. } | RestoreError::Connect { .. } => Outcome::Unchanged,
             RestoreError::Failed { .. } | RestoreError::Interrupted => Outcome::RolledBack,
             RestoreError::Unknown { .. } => Outcome::Unknown,
             // The scratch database only: the restored database is untouched.
@@ -115,7 +110,6 @@ impl fmt::Display for RestoreError {
                 f,
                 "cannot connect to the database to replay the backup ({detail}); nothing was replayed, the database is unchanged"
             ),
-            RestoreError::Stop(detail) => write!(f, "cannot stop the app services, nothing was replayed: {detail}"),
             RestoreError::Refused { path, reason } => {
                 write!(f, "refusing to restore {path}: {reason}; the database is unchanged")
             }
