@@ -34,6 +34,8 @@ pub struct ContainerState {
     pub restart_count: i64,
     /// `HostConfig.RestartPolicy.Name`: `no` (or empty), `always`, `unless-stopped`, `on-failure`.
     pub restart_policy: String,
+    /// `Config.Healthcheck` is set (and not `NONE`): a long-running server.
+    pub has_healthcheck: bool,
     /// `com.docker.compose.config-hash` label: the configuration compose created it from.
     pub config_hash: Option<String>,
     /// `Config.Env`, as `NAME=value` lines. May hold secrets: never print.
@@ -160,8 +162,11 @@ impl ContainerState {
     /// job (or one others wait on with `service_completed_successfully`) is
     /// done, not failed.
     pub fn is_done(&self) -> bool {
+        // A service with a healthcheck is a server, not a job: exited 0 it
+        // was stopped (say, by a deploy killed before its start), not done.
         self.status == "exited"
             && self.exit_code == 0
+            && !self.has_healthcheck
             && matches!(self.restart_policy.as_str(), "" | "no" | "on-failure")
     }
 
@@ -251,6 +256,15 @@ struct RawConfig {
     env: Option<Vec<String>>,
     #[serde(default)]
     labels: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    healthcheck: Option<RawHealthcheck>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RawHealthcheck {
+    #[serde(default)]
+    test: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -323,6 +337,11 @@ impl RawContainer {
             oneoff: labels.get("com.docker.compose.oneoff").is_some_and(|v| v.eq_ignore_ascii_case("true")),
             restart_count: self.restart_count,
             restart_policy: self.host_config.and_then(|h| h.restart_policy).map(|p| p.name).unwrap_or_default(),
+            has_healthcheck: self
+                .config
+                .healthcheck
+                .and_then(|h| h.test)
+                .is_some_and(|t| t.first().is_some_and(|first| first != "NONE")),
             config_hash: labels.get("com.docker.compose.config-hash").cloned(),
             env: self.config.env.unwrap_or_default(),
             networks,

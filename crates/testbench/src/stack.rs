@@ -250,14 +250,16 @@ impl Drop for Stack {
         remove(&["rm", "-f", "-v"], ids(&["ps", "-a"]));
         remove(&["network", "rm"], ids(&["network", "ls"]));
         remove(&["volume", "rm", "-f"], ids(&["volume", "ls"]));
-        let reference = format!("reference={}*", self.project);
-        let images: Vec<String> = duct::cmd!("docker", "images", "-q", "--filter", reference)
-            .stderr_null()
-            .read()
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_owned)
-            .collect();
+        // `<project>-api` (v2) or `<project>_api` (v1): a bare `<project>*`
+        // would also match the images of project `<project>0`, a sibling
+        // test's stack that is still running (seen: v1's "needs to be built").
+        let mut images: Vec<String> = Vec::new();
+        for pattern in [format!("reference={}-*", self.project), format!("reference={}_*", self.project)] {
+            let found = duct::cmd!("docker", "images", "-q", "--filter", pattern).stderr_null().read();
+            images.extend(found.unwrap_or_default().lines().map(str::to_owned));
+        }
+        images.sort();
+        images.dedup();
         remove(&["rmi", "-f"], images);
         let _ = std::fs::remove_dir_all(&self.env.backups());
         if let Some(dir) = &self.dir {

@@ -9,12 +9,19 @@ fn stopped_and_absent_states_read_right(flavor: Flavor) {
     assert_eq!(states.len(), stack.env.configured_services().len(), "one state per configured service");
     assert!(states.iter().all(|s| s.containers.is_empty()), "fresh project has containers");
     stack.up();
-    let web = stack.compose.app_services().subset(&["web".into()]).unwrap();
-    web.stop().unwrap();
+    let stopped = stack.compose.app_services().subset(&["web".into(), "redis".into()]).unwrap();
+    stopped.stop().unwrap();
     let states = stack.compose.states().unwrap();
     let state = |name: &str| states.iter().find(|s| s.service == name).unwrap().containers[0].clone();
     assert_eq!(state("web").status, "exited");
     assert!(!state("web").is_ready());
+    // redis has a healthcheck and no restart policy; stopped, it exits 0:
+    // a stopped server, not a finished one-shot job, so a deploy starts it.
+    assert_eq!((state("redis").status.as_str(), state("redis").exit_code), ("exited", 0));
+    assert!(state("redis").has_healthcheck && !state("redis").is_done() && state("redis").has_failed());
+    let decisions = stack.compose.app_services().restart_decisions().unwrap();
+    let redis = decisions.iter().find(|(s, _)| s == "redis").map(|(_, d)| d.restarts());
+    assert_eq!(redis, Some(true), "a stopped redis would be kept: {decisions:?}");
     assert_eq!(state("api").health.as_deref(), Some("healthy"));
     assert_eq!(state("postgres").status, "running");
     assert!(state("postgres")
