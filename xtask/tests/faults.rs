@@ -26,28 +26,21 @@ mod common;
 
 use std::fs::File;
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use camino::{Utf8Path, Utf8PathBuf};
-use common::{drydock, workspace};
+use common::{drydock, workspace, xtask};
 use compose::Flavor;
 use testbench::Stack;
 
 /// drydock started with its stdout and stderr in `log` (read while it runs).
 fn spawn_logged(root: &Utf8Path, args: &[&str], envs: &[(&str, &str)], log: &Utf8Path) -> Child {
     let out = File::create(log).unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
-    cmd.args(args)
-        .current_dir(root)
-        .env("CARGO_MANIFEST_DIR", root.join("xtask"))
-        .env("NO_COLOR", "1")
-        .env_remove("DATABASE_URL")
-        .stdin(Stdio::null())
-        .stdout(out.try_clone().unwrap())
-        .stderr(out);
+    let mut cmd = xtask(root, args);
+    cmd.stdout(out.try_clone().unwrap()).stderr(out);
     for (k, v) in envs {
         cmd.env(k, v);
     }
@@ -444,14 +437,8 @@ fn engine_unreachable_mid_deploy() {
     assert_backups_complete(&stack, &root);
     // The engine back: the rerun (through the proxy again) succeeds.
     let _proxy = EngineProxy::start(&socket);
-    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(["deploy-prod", "--restart-all", "--lock-wait", "60"])
-        .current_dir(&root)
-        .env("CARGO_MANIFEST_DIR", root.join("xtask"))
-        .env("NO_COLOR", "1")
+    let out = xtask(&root, &["deploy-prod", "--restart-all", "--lock-wait", "60"])
         .env("DOCKER_HOST", &host)
-        .env_remove("DATABASE_URL")
-        .stdin(Stdio::null())
         .output()
         .unwrap();
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));

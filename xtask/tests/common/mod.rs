@@ -35,8 +35,9 @@ health-timeout = 60
     root
 }
 
-/// `cargo xtask ARGS` in `root`: (exit code, stdout and stderr).
-pub fn drydock(root: &Utf8Path, args: &[&str], database_url: Option<&str>) -> (i32, String) {
+/// The one way the binary-level tests start drydock: `cargo xtask ARGS` in
+/// `root` (its own workspace), no colour, no inherited `DATABASE_URL`, no stdin.
+pub fn xtask(root: &Utf8Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
     cmd.args(args)
         .current_dir(root)
@@ -44,6 +45,12 @@ pub fn drydock(root: &Utf8Path, args: &[&str], database_url: Option<&str>) -> (i
         .env("NO_COLOR", "1")
         .env_remove("DATABASE_URL")
         .stdin(std::process::Stdio::null());
+    cmd
+}
+
+/// `cargo xtask ARGS` in `root`: (exit code, stdout and stderr).
+pub fn drydock(root: &Utf8Path, args: &[&str], database_url: Option<&str>) -> (i32, String) {
+    let mut cmd = xtask(root, args);
     if let Some(url) = database_url {
         cmd.env("DATABASE_URL", url);
     }
@@ -59,13 +66,7 @@ pub fn drydock(root: &Utf8Path, args: &[&str], database_url: Option<&str>) -> (i
 
 /// `cargo xtask ARGS` in `root`, started but not waited for.
 pub fn spawn_drydock(root: &Utf8Path, args: &[&str]) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(args)
-        .current_dir(root)
-        .env("CARGO_MANIFEST_DIR", root.join("xtask"))
-        .env("NO_COLOR", "1")
-        .env_remove("DATABASE_URL")
-        .stdin(std::process::Stdio::null())
+    xtask(root, args)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
