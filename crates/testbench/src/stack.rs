@@ -253,9 +253,13 @@ impl Drop for Stack {
         // `<project>-api` (v2) or `<project>_api` (v1): a bare `<project>*`
         // would also match the images of project `<project>0`, a sibling
         // test's stack that is still running (seen: v1's "needs to be built").
+        // By name, never by id: identical builds of sibling stacks share an
+        // image id, and `rmi -f ID` would untag theirs too.
         let mut images: Vec<String> = Vec::new();
         for pattern in [format!("reference={}-*", self.project), format!("reference={}_*", self.project)] {
-            let found = duct::cmd!("docker", "images", "-q", "--filter", pattern).stderr_null().read();
+            let found = duct::cmd!("docker", "images", "--format", "{{.Repository}}:{{.Tag}}", "--filter", pattern)
+                .stderr_null()
+                .read();
             images.extend(found.unwrap_or_default().lines().map(str::to_owned));
         }
         images.sort();
