@@ -2,7 +2,7 @@
 //! with a sha256 sidecar; nothing that looks like a backup on any failure.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -59,8 +59,9 @@ impl Drop for Partial {
 /// Dumps the database `client` reaches into `dir` as a backup of `env`.
 ///
 /// pg_dump writes straight into `.backup_<env>_<ts>.sql.partial` (mode
-/// 0600); `on_progress` gets the file's size as it grows. Then checks the
-/// exit status, hashes the file as written (one 1 MiB buffer), checks the
+/// 0600), hashed as it grows (one 1 MiB buffer, read back by position);
+/// `on_progress` gets the bytes hashed so far. Then checks the exit status,
+/// hashes the rest, checks the
 /// header and the trailer, syncs the file, links it to its final
 /// name (never replacing a file), writes the sidecar and syncs the folder.
 /// Setting `cancel` (a Ctrl-C or SIGTERM handler) kills pg_dump. On any
@@ -78,7 +79,7 @@ pub fn dump(
         .mode(0o700)
         .create(dir)
         .map_err(|e| BackupError::io("create", dir, e))?;
-    let (mut partial, mut file) = claim_partial(dir, env)?;
+    let (mut partial, file) = claim_partial(dir, env)?;
 
     // STEP 1: pg_dump writes straight into the partial file (no pipe through
     // drydock: that extra hop cost about 20 % of the throughput); progress is
@@ -94,6 +95,9 @@ pub fn dump(
         .unchecked()
         .start()
         .map_err(spawn_error)?;
+    // The file is hashed while pg_dump writes it (positional reads: the
+    // descriptor's offset is pg_dump's), so only its tail is left at exit.
+    let mut hash = StreamHash::new();
     let output = loop {
         if let Some(output) = handle.try_wait().map_err(spawn_error)? {
             break output.clone();
@@ -102,8 +106,11 @@ pub fn dump(
             let _ = handle.kill();
             return Err(BackupError::Interrupted);
         }
-        on_progress(file.metadata().map(|m| m.len()).unwrap_or(0));
-        std::thread::sleep(Duration::from_millis(100));
+        let caught_up = hash.catch_up(&file, &partial.path, CATCH_UP)?;
+        on_progress(hash.total);
+        if caught_up {
+            std::thread::sleep(Duration::from_millis(20));
+        }
     };
     if cancel.load(Ordering::Relaxed) {
         return Err(BackupError::Interrupted);
@@ -122,7 +129,14 @@ pub fn dump(
             stderr: compose::last_lines(&String::from_utf8_lossy(&output.stderr), 10),
         });
     }
-    let (size, sha256) = hash_file(&mut file, &partial.path)?;
+    hash.catch_up(&file, &partial.path, u64::MAX)?;
+    let (size, sha256) = hash.finish();
+    let on_disk = file.metadata().map_err(|e| BackupError::io("stat", &partial.path, e))?.len();
+    if on_disk != size {
+        return Err(BackupError::Incomplete {
+            reason: format!("{on_disk} bytes on disk but {size} hashed: the file changed while it was read"),
+        });
+    }
     on_progress(size);
     file.sync_all().map_err(|e| BackupError::io("fsync", &partial.path, e))?;
     check_complete(&partial.path).map_err(|e| BackupError::Incomplete { reason: e.to_string() })?;
@@ -203,23 +217,46 @@ fn publish(dir: &Utf8Path, env: &str, partial: &Utf8Path) -> Result<Utf8PathBuf,
     }
 }
 
-/// Size and sha256 of the file as it is on disk (read back from the page
-/// cache, through one buffer: constant memory).
-fn hash_file(file: &mut File, path: &Utf8Path) -> Result<(u64, String), BackupError> {
-    use std::io::Seek;
-    file.seek(std::io::SeekFrom::Start(0)).map_err(|e| BackupError::io("read", path, e))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0; BUFFER];
-    let mut total = 0u64;
-    loop {
-        let n = match file.read(&mut buf) {
-            Ok(0) => return Ok((total, hex(&hasher.finalize()))),
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(BackupError::io("read", path, e)),
-        };
-        hasher.update(&buf[..n]);
-        total += n as u64;
+/// At most this many bytes are hashed between two looks at pg_dump (exit,
+/// Ctrl-C, progress).
+const CATCH_UP: u64 = 64 << 20;
+
+/// sha256 of a file that is still growing at its end, read back from the page
+/// cache through one buffer (constant memory) by position (`pread`), never
+/// moving the descriptor's offset, which pg_dump's stdout shares.
+struct StreamHash {
+    hasher: Sha256,
+    buf: Vec<u8>,
+    total: u64,
+}
+
+impl StreamHash {
+    fn new() -> StreamHash {
+        StreamHash { hasher: Sha256::new(), buf: vec![0; BUFFER], total: 0 }
+    }
+
+    /// Hashes what was written since the last call, up to `limit` bytes.
+    /// True when it reached the current end of the file.
+    fn catch_up(&mut self, file: &File, path: &Utf8Path, limit: u64) -> Result<bool, BackupError> {
+        use std::os::unix::fs::FileExt;
+        let mut done = 0u64;
+        while done < limit {
+            let n = match file.read_at(&mut self.buf, self.total) {
+                Ok(0) => return Ok(true),
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(BackupError::io("read", path, e)),
+            };
+            self.hasher.update(&self.buf[..n]);
+            self.total += n as u64;
+            done += n as u64;
+        }
+        Ok(false)
+    }
+
+    /// Size and sha256 (hex) of everything hashed.
+    fn finish(self) -> (u64, String) {
+        (self.total, hex(&self.hasher.finalize()))
     }
 }
 
