@@ -389,6 +389,7 @@ fn bench_restore(ctx: &Ctx, bench: &Bench, rounds: usize, mib: f64) -> Result<(R
     std::fs::rename(format!("{kept}.sha256"), format!("{input}.sha256")).ok();
     let raw_dump_file = bench.dir.join("raw.sql");
     let (mut dd, mut raw, mut parts, mut replays) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut dumps, mut stops, mut starts) = (Vec::new(), Vec::new(), Vec::new());
     for round in 1..=rounds {
         ctx.ui.line(format!("restore {mib:.0} MiB, round {round}/{rounds}"));
         let mut psql = bench.compose(&[
@@ -419,6 +420,7 @@ fn bench_restore(ctx: &Ctx, bench: &Bench, rounds: usize, mib: f64) -> Result<(R
         start.stdout(std::process::Stdio::null());
         let start = measure(start, "raw compose up --wait")?;
         parts.push(Sample { secs: raw_replay.secs + dump.secs + stop.secs + start.secs, rss: 0 });
+        (dumps.push(dump), stops.push(stop), starts.push(start));
         bench.remove_backups();
         dd.push(measure(
             bench.drydock(&["restore", input.as_str(), "--env", "bench", "--yes"]),
@@ -428,6 +430,13 @@ fn bench_restore(ctx: &Ctx, bench: &Bench, rounds: usize, mib: f64) -> Result<(R
         replays.push(Sample { secs, rss: 0 });
     }
     let _ = std::fs::remove_file(&raw_dump_file);
+    ctx.ui.line(format!(
+        "  raw parts, medians: pg_dump + fsync {:.2} s, stop {:.2} s, psql {:.2} s, up --wait {:.2} s",
+        median(&dumps).secs,
+        median(&stops).secs,
+        median(&raw).secs,
+        median(&starts).secs
+    ));
     let whole = Row {
         name: format!("restore {mib:.0} MiB, whole"),
         drydock: dd,

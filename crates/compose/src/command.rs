@@ -62,8 +62,9 @@ pub(crate) enum Cmd<'a> {
     ServerVersion,
     /// `docker version --format {{.Server.APIVersion}}`.
     ServerApiVersion,
-    /// `docker ps -a -q --no-trunc` filtered by compose's project and service labels.
-    PsByLabels { project: &'a str, service: &'a str },
+    /// `docker ps -a -q --no-trunc` filtered by compose's project label and,
+    /// when given, its service label.
+    PsByLabels { project: &'a str, service: Option<&'a str> },
     /// `docker inspect ID...`.
     Inspect(&'a [String]),
     /// `docker logs --tail N ID`.
@@ -142,16 +143,20 @@ impl Cmd<'_> {
             }
             Cmd::ServerVersion => own(&["version", "--format", "{{.Server.Version}}"]),
             Cmd::ServerApiVersion => own(&["version", "--format", "{{.Server.APIVersion}}"]),
-            Cmd::PsByLabels { project, service } => own(&[
-                "ps",
-                "-a",
-                "-q",
-                "--no-trunc",
-                "--filter",
-                &format!("label=com.docker.compose.project={project}"),
-                "--filter",
-                &format!("label=com.docker.compose.service={service}"),
-            ]),
+            Cmd::PsByLabels { project, service } => {
+                let mut v = own(&[
+                    "ps",
+                    "-a",
+                    "-q",
+                    "--no-trunc",
+                    "--filter",
+                    &format!("label=com.docker.compose.project={project}"),
+                ]);
+                if let Some(service) = service {
+                    v.extend(own(&["--filter", &format!("label=com.docker.compose.service={service}")]));
+                }
+                v
+            }
             Cmd::Inspect(ids) => with(own(&["inspect"]), ids),
             Cmd::ContainerLogs { tail, id } => own(&["logs", "--tail", &tail.to_string(), id]),
             Cmd::ImageId(reference) => own(&["image", "inspect", "--format", "{{.Id}}", reference]),

@@ -92,6 +92,9 @@ const FORBIDDEN_ARGS: [&str; 3] = ["-v", "--volumes", "--remove-orphans"];
 pub struct Compose {
     flavor: Flavor,
     env: Environment,
+    /// The running database's connection target, read once per run (see
+    /// [`Compose::database_target`]); shared by clones.
+    pub(crate) target: std::sync::Arc<std::sync::OnceLock<crate::DatabaseTarget>>,
 }
 
 impl Compose {
@@ -115,7 +118,7 @@ impl Compose {
 
     /// Compose with a given flavor (tests run both).
     pub fn with_flavor(env: &Environment, flavor: Flavor) -> Compose {
-        Compose { flavor, env: env.clone() }
+        Compose { flavor, env: env.clone(), target: Default::default() }
     }
 
     /// The flavor in use.
@@ -292,7 +295,7 @@ impl Compose {
     pub fn container_ids(&self, service: &str) -> Result<Vec<String>, ComposeError> {
         let project = self.env.project_name().filter(|p| is_plain_project_name(p));
         let out = match project {
-            Some(project) => self.run(&Cmd::PsByLabels { project, service })?,
+            Some(project) => self.run(&Cmd::PsByLabels { project, service: Some(service) })?,
             None => self.run(&Cmd::Ps(service))?,
         };
         Ok(out.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect())
@@ -306,6 +309,36 @@ impl Compose {
         Ok(all)
     }
 
+    /// The containers of each of `services` (one-off `run` containers left
+    /// out): under a plain project name one `docker ps` and one `docker
+    /// inspect` for all of them, else [`containers`](Self::containers) per service.
+    pub fn containers_of(&self, services: &[String]) -> Result<BTreeMap<String, Vec<ContainerState>>, ComposeError> {
+        let mut of: BTreeMap<String, Vec<ContainerState>> = services.iter().map(|s| (s.clone(), Vec::new())).collect();
+        let Some(project) = self.env.project_name().filter(|p| is_plain_project_name(p)) else {
+            for service in services {
+                of.insert(service.clone(), self.containers(service)?);
+            }
+            return Ok(of);
+        };
+        // A container removed between the two (a one-off `run --rm`) fails
+        // the inspect: ask again, twice at most.
+        let mut attempt = 0;
+        let all = loop {
+            let out = self.run(&Cmd::PsByLabels { project, service: None })?;
+            let ids: Vec<String> = out.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect();
+            match self.inspect(&ids) {
+                Err(_) if attempt < 2 => attempt += 1,
+                inspected => break inspected?,
+            }
+        };
+        for c in all {
+            if let Some(list) = of.get_mut(&c.service).filter(|_| !c.oneoff) {
+                list.push(c);
+            }
+        }
+        Ok(of)
+    }
+
     /// `docker inspect` of the given containers.
     pub fn inspect(&self, ids: &[String]) -> Result<Vec<ContainerState>, ComposeError> {
         if ids.is_empty() {
@@ -317,11 +350,12 @@ impl Compose {
 
     /// State of every configured service: the database first, then the app services.
     pub fn states(&self) -> Result<Vec<ServiceState>, ComposeError> {
-        self.env
-            .configured_services()
+        let services = self.env.configured_services();
+        let mut of = self.containers_of(&services)?;
+        Ok(services
             .into_iter()
-            .map(|service| Ok(ServiceState { containers: self.containers(&service)?, service }))
-            .collect()
+            .map(|service| ServiceState { containers: of.remove(&service).unwrap_or_default(), service })
+            .collect())
     }
 
     /// Waits until every container of `services` is running and healthy (or
@@ -339,8 +373,9 @@ impl Compose {
             let mut waiting = Vec::new();
             let mut failed = Vec::new();
             let mut seen = BTreeMap::new();
+            let mut of = self.containers_of(services)?;
             for service in services {
-                let containers = self.containers(service)?;
+                let containers = of.remove(service).unwrap_or_default();
                 if containers.is_empty() {
                     waiting.push(format!("{service}: no container"));
                 }
@@ -388,7 +423,7 @@ impl Compose {
                 }
                 return Err(ComposeError::NotHealthy { report });
             }
-            std::thread::sleep(Duration::from_millis(500));
+            std::thread::sleep(Duration::from_millis(250));
         }
     }
 
