@@ -12,6 +12,9 @@ pub(crate) struct Ctx {
     pub(crate) root: Utf8PathBuf,
     pub(crate) config: Config,
     pub(crate) ui: Ui,
+    /// Compose of each environment this run used: detected once (`compose
+    /// version`, the files read for secrets), sharing its database target.
+    pub(crate) composes: std::sync::Mutex<Vec<(Environment, compose::Compose)>>,
 }
 
 impl Ctx {
@@ -19,7 +22,7 @@ impl Ctx {
         crate::ui::add_secrets_of_environment();
         let root = locate_workspace().map_err(crate::exit::refused)?;
         let config = Config::load(&root).map_err(|e| crate::exit::refused(e.into()))?;
-        Ok(Ctx { root, config, ui: Ui::detect() })
+        Ok(Ctx { root, config, ui: Ui::detect(), composes: Default::default() })
     }
 
     /// The environment `name`, checked against the configuration.
@@ -30,11 +33,17 @@ impl Ctx {
 
     /// Compose for `env` (v1 or v2, detected or forced by `DRYDOCK_COMPOSE`).
     /// Its declared secrets are remembered for redaction first.
+    /// Detected once per environment and run, then shared.
     pub(crate) fn compose(&self, env: &Environment) -> Result<compose::Compose> {
+        let mut composes = self.composes.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, compose)) = composes.iter().find(|(e, _)| e == env) {
+            return Ok(compose.clone());
+        }
         let compose = compose::Compose::detect(env)?;
         for secret in compose.declared_secrets() {
             crate::ui::add_secret(&secret);
         }
+        composes.push((env.clone(), compose.clone()));
         Ok(compose)
     }
 

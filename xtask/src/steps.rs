@@ -765,7 +765,12 @@ fn migrate_under_backup(run: &mut Run, backup: crate::migrate::Backup) -> Result
         Ok(applied) => {
             run.state = run.state.live();
             let names: Vec<&str> = applied.iter().map(|a| a.name.as_str()).collect();
-            Ok(if names.is_empty() { "nothing pending".to_owned() } else { format!("applied {}", names.join(", ")) })
+            Ok(match names.as_slice() {
+                [] => "nothing pending".to_owned(),
+                // The summary line stays a line; the ledger has every name.
+                [first, .., last] if names.len() > 5 => format!("applied {} migrations, {first} … {last}", names.len()),
+                _ => format!("applied {}", names.join(", ")),
+            })
         }
         Err(e) => {
             // The ledger says what this run left behind: when every row it

@@ -35,7 +35,7 @@ use crate::ui::Ui;
 fn ctx() -> Ctx {
     let root = crate::context::workspace_root();
     let config = config::Config::load(&root).unwrap();
-    Ctx { root, config, ui: Ui { tty: false, color: false } }
+    Ctx { root, config, ui: Ui { tty: false, color: false }, composes: Default::default() }
 }
 
 /// Runs `pipeline` against `stack`.

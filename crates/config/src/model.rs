@@ -54,7 +54,7 @@ pub enum MigrateOrder {
 ///     env.database_service = "api".to_owned();
 /// }
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Environment {
     /// The environment's name (`prod`, `dev`, ...).
     name: String,

@@ -1,6 +1,6 @@
 //! What the database holds, what is pending, and whether it is safe to go on: all decided before any change.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use tokio_postgres::Client;
 
@@ -112,12 +112,17 @@ pub fn status(history: &History) -> Status {
     let live: BTreeSet<&str> =
         history.rows.iter().filter(|r| r.rolled_back_at.is_none()).map(|r| r.migration_name.as_str()).collect();
     let applied_rows: Vec<&LedgerRow> = history.rows.iter().filter(|r| r.is_applied()).collect();
+    // The applied rows of each name, found once (not one scan per folder: a
+    // history of 5,000 made that 25 million comparisons).
+    let mut rows_of: BTreeMap<&str, Vec<&LedgerRow>> = BTreeMap::new();
+    for r in &applied_rows {
+        rows_of.entry(r.migration_name.as_str()).or_default().push(r);
+    }
     let mut applied = Vec::new();
     for m in &history.local {
-        let rows: Vec<&&LedgerRow> = applied_rows.iter().filter(|r| r.migration_name == m.name).collect();
-        if rows.is_empty() {
+        let Some(rows) = rows_of.get(m.name.as_str()) else {
             continue;
-        }
+        };
         applied.push(m.name.clone());
         if !rows.iter().any(|r| m.matches_checksum(&r.checksum)) {
             problems.push(Problem::Drift { name: m.name.clone(), path: m.path.clone() });

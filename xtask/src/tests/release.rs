@@ -173,7 +173,12 @@ fn first_deploy_migrates_before_the_start_and_before_start_order_rolls_back_clea
 
 /// A context whose configuration is the stack's (environment `test`).
 fn ctx_of(stack: &Stack) -> Ctx {
-    Ctx { root: stack.env.root().to_owned(), config: stack.config.clone(), ui: Ui { tty: false, color: false } }
+    Ctx {
+        root: stack.env.root().to_owned(),
+        config: stack.config.clone(),
+        ui: Ui { tty: false, color: false },
+        composes: Default::default(),
+    }
 }
 
 #[test]
