@@ -277,20 +277,10 @@ impl Compose {
         })
     }
 
-    /// The connection target of the running database container. Read from
-    /// the engine once and kept for the rest of the run (a run asked for it
-    /// six times, 0.3 s): drydock never recreates the database container, and
-    /// a target that stopped answering fails the connection with its error.
-    /// Nothing is kept while the database is not running.
+    /// The connection target of the running database container, asked of
+    /// the engine each time: "not running" must be seen when it is so (a
+    /// per-run cache hid a stopped database from the backup's refusal).
     pub fn database_target(&self) -> Result<DatabaseTarget, ComposeError> {
-        if let Some(target) = self.target.get() {
-            return Ok(target.clone());
-        }
-        let target = self.read_database_target()?;
-        Ok(self.target.get_or_init(|| target).clone())
-    }
-
-    fn read_database_target(&self) -> Result<DatabaseTarget, ComposeError> {
         let c = self.database_container()?;
         let user = c.env_var("POSTGRES_USER").unwrap_or("postgres").to_owned();
         let dbname = c.env_var("POSTGRES_DB").map(str::to_owned).unwrap_or_else(|| user.clone());

@@ -92,9 +92,6 @@ const FORBIDDEN_ARGS: [&str; 3] = ["-v", "--volumes", "--remove-orphans"];
 pub struct Compose {
     flavor: Flavor,
     env: Environment,
-    /// The running database's connection target, read once per run (see
-    /// [`Compose::database_target`]); shared by clones.
-    pub(crate) target: std::sync::Arc<std::sync::OnceLock<crate::DatabaseTarget>>,
 }
 
 impl Compose {
@@ -118,7 +115,7 @@ impl Compose {
 
     /// Compose with a given flavor (tests run both).
     pub fn with_flavor(env: &Environment, flavor: Flavor) -> Compose {
-        Compose { flavor, env: env.clone(), target: Default::default() }
+        Compose { flavor, env: env.clone() }
     }
 
     /// The flavor in use.
