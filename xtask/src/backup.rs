@@ -79,7 +79,7 @@ pub(crate) fn take_verified(ctx: &Ctx, env: &Environment, progress: &Progress) -
     if !ui.tty {
         progress.line(format!("backing up {} with {} into {dir} ...", env.name(), client.describe(PgTool::PgDump)));
     }
-    let result = backup::dump(&client, &dir, &env.name(), guard.flag(), &mut |written| progress.bytes(written, None));
+    let result = backup::dump(&client, &dir, env.name(), guard.flag(), &mut |written| progress.bytes(written, None));
     let backup = result.wrap_err_with(|| format!("the backup of {} failed", env.name()))?;
     progress.line(format!(
         "{} {} ({}, {}, {}/s)",

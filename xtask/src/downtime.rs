@@ -59,7 +59,7 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let naive = measure(&compose, &env, || {
         apps.stop()?;
         apps.build()?;
-        crate::steps::up_and_wait(&apps, true, timeout)
+        crate::steps::up_and_wait(&apps, true, timeout).map(drop)
     })?;
 
     ctx.ui.line(ctx.ui.bold("drydock: cargo xtask deploy (build while serving)"));
@@ -165,7 +165,7 @@ fn pulled_image(ctx: &Ctx, pull_mib: u64) -> Result<Pulled> {
         if !pulled.names().is_empty() {
             pulled.pull()?;
         }
-        crate::steps::up_and_wait(&apps, true, timeout)
+        crate::steps::up_and_wait(&apps, true, timeout).map(drop)
     })?;
 
     ctx.ui.line(ctx.ui.bold("pulled api, drydock: cargo xtask deploy (pull while serving)"));

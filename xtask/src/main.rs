@@ -107,6 +107,7 @@ fn main() -> std::process::ExitCode {
             Task::Test(args) => test::run(&ctx, args),
         }),
     };
+    tunnel::close_all();
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {

@@ -121,14 +121,16 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
     }
 }
 
-/// The plan of `env`'s pending migrations, read without the lock and without
-/// changing anything; a refusal (drift, failed migration...) is an error.
-pub(crate) fn plan_of(ctx: &Ctx, env: &Environment, flags: Flags) -> Result<migrate::Plan> {
+/// The plan of `env`'s pending migrations and the history it was made from,
+/// read without the lock and without changing anything; a refusal (drift,
+/// failed migration...) is an error.
+pub(crate) fn plan_of(ctx: &Ctx, env: &Environment, flags: Flags) -> Result<(migrate::History, migrate::Plan)> {
     let local = migrate::load_dir(&env.migrations()).map_err(|e| marked(e, env))?;
     let rt = crate::db::runtime()?;
     let client = connect(ctx, env, &rt)?;
     let history = rt.block_on(migrate::read_history(&client, local)).map_err(|e| marked(e, env))?;
-    migrate::plan(&history, &options_of(flags)).map_err(|e| marked(e, env))
+    let plan = migrate::plan(&history, &options_of(flags)).map_err(|e| marked(e, env))?;
+    Ok((history, plan))
 }
 
 fn options_of(flags: Flags) -> Options {

@@ -4,6 +4,7 @@
 //! also runnable alone (its `alone` task). No step prints: the runner in
 //! `pipeline.rs` draws. This module never imports the runner.
 
+use std::collections::BTreeSet;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
@@ -142,6 +143,10 @@ pub(crate) struct Run<'a> {
     pub(crate) migrated_before_start: bool,
     /// Pending migrations found by `plan` (`migrate ENV`).
     pub(crate) pending: Option<usize>,
+    /// The ledger's row ids when `plan` read it: what the migrate step's
+    /// failure path compares against (a row added since, by anyone, only
+    /// makes "unchanged" false, never true).
+    pub(crate) ledger_ids: Option<BTreeSet<String>>,
     /// The backup file a restore replays (restore pipeline only).
     pub(crate) restore: Option<RestoreInput>,
     /// Lines the runner prints after its summary (a restore's row counts).
@@ -194,6 +199,7 @@ impl<'a> Run<'a> {
             pulled: Vec::new(),
             migrated_before_start: false,
             pending: None,
+            ledger_ids: None,
             restore: None,
             report: Vec::new(),
             progress: Progress::hidden(ctx.ui),
@@ -273,10 +279,9 @@ fn stop_services(apps: &Apps<'_>, _backup: &VerifiedBackup) -> Result<()> {
 
 /// Starts `apps` (`up -d --no-deps --no-build`, recreated when `recreate`)
 /// and waits until they are healthy or done: the one up-then-wait-healthy.
-pub(crate) fn up_and_wait(apps: &Apps<'_>, recreate: bool, timeout: Duration) -> Result<()> {
+pub(crate) fn up_and_wait(apps: &Apps<'_>, recreate: bool, timeout: Duration) -> Result<compose::Ready> {
     apps.up(recreate)?;
-    apps.compose().wait_healthy(apps.names(), timeout)?;
-    Ok(())
+    Ok(apps.compose().wait_healthy(apps.names(), timeout)?)
 }
 
 /// Nothing to add to `about` in a dry run.
@@ -616,9 +621,9 @@ fn start(run: &mut Run) -> Result<String> {
     run.progress.message(&format!("starting {}", apps.names().join(", ")));
     // A release that does not get healthy is rolled back by the runner's one
     // recovery (the previous images), because the app is still stopped.
-    up_and_wait(&apps, true, run.health_timeout()).wrap_err("the new release did not become healthy")?;
+    let ready = up_and_wait(&apps, true, run.health_timeout()).wrap_err("the new release did not become healthy")?;
     run.state = run.state.app_back().live();
-    Ok(format!("{} healthy (or done)", apps.names().join(", ")))
+    Ok(ready.to_string())
 }
 
 /// Starts the services this run stopped again from exactly the image ids
@@ -650,7 +655,7 @@ pub(crate) fn roll_back_images(run: &mut Run) -> Result<()> {
         }
     }
     let apps = run.compose.app_services().subset(&restarting)?;
-    let healthy = up_and_wait(&apps, true, run.health_timeout());
+    let healthy = up_and_wait(&apps, true, run.health_timeout()).map(drop);
     // Whatever the outcome, the pulled references name the pulled images again.
     for (id, reference) in retag_after {
         run.compose.tag_image(&id, &reference)?;
@@ -673,7 +678,7 @@ pub(crate) fn bring_app_back(run: &mut Run) -> Option<(bool, String)> {
         let restarting = run.restarting();
         let all = run.compose.app_services();
         let apps = all.subset(&restarting).unwrap_or(all);
-        up_and_wait(&apps, false, run.health_timeout())
+        up_and_wait(&apps, false, run.health_timeout()).map(drop)
     };
     run.state = run.state.app_back();
     Some(match (result, from_previous) {
@@ -758,7 +763,10 @@ fn apply_migrations(run: &mut Run) -> Result<String> {
 /// Applies the pending migrations (the backup decided by the caller); the
 /// ledger then says whether a failure left the database as before.
 fn migrate_under_backup(run: &mut Run, backup: crate::migrate::Backup) -> Result<String> {
-    let before: Vec<String> = read_history(run)?.rows.into_iter().map(|r| r.id).collect();
+    let before = match run.ledger_ids.take() {
+        Some(ids) => ids,
+        None => read_history(run)?.rows.into_iter().map(|r| r.id).collect(),
+    };
     run.state = run.state.changing_data();
     let flags = run.options.migrate;
     match crate::migrate::deploy(run.ctx, &run.env, flags, backup, &run.progress) {
@@ -799,11 +807,12 @@ fn unlock(run: &mut Run) -> Result<String> {
 }
 
 fn plan_step(run: &mut Run) -> Result<String> {
-    let plan = crate::migrate::plan_of(run.ctx, &run.env, run.options.migrate)?;
+    let (history, plan) = crate::migrate::plan_of(run.ctx, &run.env, run.options.migrate)?;
     for line in crate::migrate::plan_table(run.ctx, &run.env, &plan) {
         run.progress.line(line);
     }
     run.pending = Some(plan.pending.len());
+    run.ledger_ids = Some(history.rows.into_iter().map(|r| r.id).collect());
     if plan.pending.is_empty() {
         return Ok(format!("no pending migrations, {} is up to date", run.env.name()));
     }
@@ -812,7 +821,7 @@ fn plan_step(run: &mut Run) -> Result<String> {
 
 fn plan_lines(run: &Run) -> Result<Vec<String>> {
     // A refusal of the plan is the dry run's refusal too (exit 2).
-    let plan = crate::migrate::plan_of(run.ctx, &run.env, run.options.migrate)?;
+    let (_, plan) = crate::migrate::plan_of(run.ctx, &run.env, run.options.migrate)?;
     let mut lines = crate::migrate::plan_table(run.ctx, &run.env, &plan);
     if plan.pending.is_empty() {
         lines.push(format!("no pending migrations, {} is up to date", run.env.name()));
@@ -956,11 +965,11 @@ fn replay(run: &mut Run) -> Result<String> {
 fn start_app(run: &mut Run) -> Result<String> {
     let apps = run.compose.app_services();
     run.progress.message(&format!("starting {}", apps.names().join(", ")));
-    up_and_wait(&apps, false, run.health_timeout()).wrap_err_with(|| {
+    let ready = up_and_wait(&apps, false, run.health_timeout()).wrap_err_with(|| {
         format!("app services did NOT come back healthy: check `cargo xtask status {}`", run.env.name())
     })?;
     run.state = run.state.app_back();
-    Ok(format!("app services {} are running and healthy", apps.names().join(", ")))
+    Ok(format!("app services {ready}"))
 }
 
 fn report(run: &mut Run) -> Result<String> {

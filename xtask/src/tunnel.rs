@@ -26,8 +26,8 @@ use eyre::{eyre, Result};
 struct Open {
     key: String,
     port: u16,
-    _child: Child,
-    _stdin: ChildStdin,
+    child: Child,
+    stdin: ChildStdin,
 }
 
 /// Forwards opened by this process (reused for the same destination and target).
@@ -115,8 +115,20 @@ pub(crate) fn forward(docker_host: &str, target_host: &str, target_port: u16) ->
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    open.push(Open { key, port, _child: child, _stdin: stdin });
+    open.push(Open { key, port, child, stdin });
     Ok(port)
+}
+
+/// Ends every forward this process opened and waits for each ssh to exit,
+/// so no tunnel outlives a drydock command that returns (main calls it on
+/// every return; an abnormal exit still ends them through the pipe).
+pub(crate) fn close_all() {
+    let open = std::mem::take(&mut *OPEN.lock().unwrap_or_else(|e| e.into_inner()));
+    for Open { mut child, stdin, .. } in open {
+        drop(stdin);
+        let _ = child.kill();
+        let _ = child.wait();
+    }
 }
 
 #[cfg(test)]

@@ -1,8 +1,7 @@
 //! Backup file names, the listing of a backups folder, and retention.
 
 use camino::{Utf8Path, Utf8PathBuf};
-use time::macros::format_description;
-use time::{OffsetDateTime, PrimitiveDateTime};
+use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time};
 
 use crate::BackupError;
 
@@ -22,9 +21,15 @@ pub struct BackupFile {
 /// `backup_<env>_YYYYMMDD_HHMMSS.sql` for a moment (taken in UTC).
 pub fn file_name(env: &str, at: OffsetDateTime) -> String {
     let at = at.to_offset(time::UtcOffset::UTC);
-    let stamp =
-        at.format(format_description!("[year][month][day]_[hour][minute][second]")).expect("a UTC date formats");
-    format!("backup_{env}_{stamp}.sql")
+    format!(
+        "backup_{env}_{:04}{:02}{:02}_{:02}{:02}{:02}.sql",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second()
+    )
 }
 
 /// The environment and time of an exact `backup_<env>_YYYYMMDD_HHMMSS.sql`
@@ -40,8 +45,12 @@ pub fn parse_name(name: &str) -> Option<(String, OffsetDateTime)> {
     if env.is_empty() || !shape_ok {
         return None;
     }
-    let at = PrimitiveDateTime::parse(stamp, format_description!("[year][month][day]_[hour][minute][second]")).ok()?;
-    Some((env.to_owned(), at.assume_utc()))
+    // Every byte is an ASCII digit but the `_` at 8: each field parses.
+    let field = |from: usize, to: usize| stamp[from..to].parse::<u16>().ok();
+    let month = Month::try_from(field(4, 6)? as u8).ok()?;
+    let date = Date::from_calendar_date(field(0, 4)?.into(), month, field(6, 8)? as u8).ok()?;
+    let time = Time::from_hms(field(9, 11)? as u8, field(11, 13)? as u8, field(13, 15)? as u8).ok()?;
+    Some((env.to_owned(), PrimitiveDateTime::new(date, time).assume_utc()))
 }
 
 /// Backups in `dir` (of `env`, or of every environment), newest first. A
@@ -117,6 +126,11 @@ mod tests {
             "backup_prod_20260102_010405.sql.bak",
             "backup__20260102_010405.sql",
             "backup_prod_20261302_010405.sql",
+            "backup_prod_20260230_010405.sql",
+            "backup_prod_20260100_010405.sql",
+            "backup_prod_20260102_240405.sql",
+            "backup_prod_20260102_016005.sql",
+            "backup_prod_20260102_010460.sql",
             "backup_prod_2026010_0104055.sql",
             "backup_prod_20260102-010405.sql",
             "mybackup_prod_20260102_010405.sql",

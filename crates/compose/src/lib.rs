@@ -31,5 +31,5 @@ pub use command::PgTool;
 pub use database::{redact_url, DatabaseTarget};
 pub use definition::ServiceDefinition;
 pub use error::ComposeError;
-pub use program::{last_lines, short_id, Compose, Flavor};
+pub use program::{last_lines, short_id, Compose, Flavor, Ready};
 pub use state::{ContainerState, Decision, ServiceSpec, ServiceState};

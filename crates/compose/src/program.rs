@@ -359,7 +359,7 @@ impl Compose {
     /// running, where no healthcheck is defined). Fails at once on an exited
     /// or unhealthy container, and after `timeout` otherwise; the error names
     /// each container that is not ready, with its last log lines.
-    pub fn wait_healthy(&self, services: &[String], timeout: Duration) -> Result<(), ComposeError> {
+    pub fn wait_healthy(&self, services: &[String], timeout: Duration) -> Result<Ready, ComposeError> {
         let deadline = Instant::now() + timeout;
         // A container counts as ready when two polls in a row see it ready with
         // the same start time and restart count, so a crash loop between polls
@@ -370,12 +370,19 @@ impl Compose {
             let mut waiting = Vec::new();
             let mut failed = Vec::new();
             let mut seen = BTreeMap::new();
+            let mut ready = Ready::default();
             let mut of = self.containers_of(services)?;
             for service in services {
                 let containers = of.remove(service).unwrap_or_default();
                 if containers.is_empty() {
                     waiting.push(format!("{service}: no container"));
                 }
+                let how = match () {
+                    _ if containers.iter().all(|c| c.is_done()) => &mut ready.finished,
+                    _ if containers.iter().all(|c| c.is_done() || c.health.is_some()) => &mut ready.healthy,
+                    _ => &mut ready.settled,
+                };
+                how.push(service.clone());
                 for c in containers {
                     let identity = (c.started_at.clone(), c.restart_count);
                     let before = previous.get(&c.id);
@@ -401,7 +408,7 @@ impl Compose {
                 return Err(ComposeError::NotHealthy { report: self.report(&failed) });
             }
             if waiting.is_empty() {
-                return Ok(());
+                return Ok(ready);
             }
             if Instant::now() >= deadline {
                 let mut report = format!("timed out after {} s", timeout.as_secs());
@@ -537,6 +544,30 @@ impl Compose {
     /// Tags an image (used to keep the previous app images for rollback).
     pub fn tag_image(&self, image_id: &str, tag: &str) -> Result<(), ComposeError> {
         self.run(&Cmd::Tag { image_id, tag }).map(drop)
+    }
+}
+
+/// What [`Compose::wait_healthy`] confirmed of each service it waited for.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Ready {
+    /// Services whose every container reported `healthy` by its healthcheck.
+    pub healthy: Vec<String>,
+    /// Services without a healthcheck: running for [`SETTLE`], not restarted.
+    pub settled: Vec<String>,
+    /// One-shot services that exited 0.
+    pub finished: Vec<String>,
+}
+
+impl std::fmt::Display for Ready {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts = [
+            (&self.healthy, "healthy".to_owned()),
+            (&self.settled, format!("running {} s, not restarted (no healthcheck)", SETTLE.as_secs())),
+            (&self.finished, "finished (exit 0)".to_owned()),
+        ];
+        let said: Vec<String> =
+            parts.iter().filter(|(s, _)| !s.is_empty()).map(|(s, how)| format!("{} {how}", s.join(", "))).collect();
+        f.write_str(&said.join("; "))
     }
 }
 

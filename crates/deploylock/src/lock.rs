@@ -149,7 +149,7 @@ impl DeployLock {
     fn release_inner(&mut self) {
         if let Some(client) = self.client.take() {
             let key = self.key;
-            let _ = self.runtime.block_on(async move {
+            self.runtime.block_on(async move {
                 let _ = client.query_one("SELECT pg_advisory_unlock($1, $2)", &[&DEPLOY_LOCK_CLASS, &key]).await;
             });
             // Our own file only: another run may have taken over a stale one.

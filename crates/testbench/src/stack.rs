@@ -133,7 +133,7 @@ health-timeout = 60
         argv.push("-p".into());
         argv.push(self.project.clone());
         argv.extend(args.iter().map(|s| s.to_string()));
-        duct::cmd(program, argv).dir(&self.env.root())
+        duct::cmd(program, argv).dir(self.env.root())
     }
 
     /// Builds and starts every service and waits until all are healthy.
@@ -221,7 +221,7 @@ health-timeout = 60
 
     /// The backups folder of this stack's environment.
     pub fn backups(&self) -> &Utf8Path {
-        &self.env.backups()
+        self.env.backups()
     }
 }
 
@@ -265,7 +265,7 @@ impl Drop for Stack {
         images.sort();
         images.dedup();
         remove(&["rmi", "-f"], images);
-        let _ = std::fs::remove_dir_all(&self.env.backups());
+        let _ = std::fs::remove_dir_all(self.env.backups());
         if let Some(dir) = &self.dir {
             let _ = std::fs::remove_dir_all(dir);
         }

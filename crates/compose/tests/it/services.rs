@@ -26,7 +26,11 @@ fn recreate_gives_new_ids_and_leaves_database(flavor: Flavor) {
     stack.compose.app_services().stop().unwrap();
     stack.compose.app_services().up(true).unwrap();
     let all: Vec<String> = stack.env.app_services().names().to_vec();
-    stack.compose.wait_healthy(&all, std::time::Duration::from_secs(60)).unwrap();
+    let ready = stack.compose.wait_healthy(&all, std::time::Duration::from_secs(60)).unwrap();
+    // Only a healthcheck's word is called healthy; web has none.
+    assert_eq!(ready.settled, ["web"], "{ready}");
+    assert!(ready.healthy.contains(&"api".to_owned()) && ready.healthy.contains(&"redis".to_owned()), "{ready}");
+    assert!(ready.to_string().contains("web running 3 s, not restarted (no healthcheck)"), "{ready}");
     let api_after = stack.compose.container_ids("api").unwrap();
     assert_eq!(api_after.len(), 1);
     assert_ne!(api_before, api_after, "api was not recreated");
