@@ -265,21 +265,46 @@ fn encode(s: &str) -> String {
 impl Compose {
     /// The running database container, or an error saying how to start it.
     pub fn database_container(&self) -> Result<ContainerState, ComposeError> {
+        if let Some(c) = self.known_running_database() {
+            return Ok(c);
+        }
         let db = self.environment().database_service();
         let containers = self.containers(db)?;
-        containers.into_iter().find(|c| c.status == "running").ok_or_else(|| ComposeError::CommandFailed {
+        let c = containers.into_iter().find(|c| c.status == "running").ok_or_else(|| ComposeError::CommandFailed {
             command: format!("{} ps {db}", self.flavor().command_name()),
             detail: format!(
                 "the database service `{db}` is not running: `cargo xtask deploy-{}` starts it (never recreating it), or start its existing container with `{} -p <project> start {db}`",
                 self.environment().name(),
                 self.flavor().command_name(),
             ),
-        })
+        })?;
+        self.remember_database(&c.id);
+        Ok(c)
     }
 
-    /// The connection target of the running database container, asked of
-    /// the engine each time: "not running" must be seen when it is so (a
-    /// per-run cache hid a stopped database from the backup's refusal).
+    /// The database container found last, inspected now (one `docker
+    /// inspect`, no `ps`): `Some` only while it runs, with its state (and
+    /// so its address) of this moment. A container that stopped or vanished
+    /// is `None`, and the caller asks for the service's containers again, so
+    /// "not running" is always the engine's answer of this moment.
+    pub(crate) fn known_running_database(&self) -> Option<ContainerState> {
+        let mut known = self.database_id.lock().unwrap_or_else(|e| e.into_inner());
+        let id = known.clone()?;
+        let running = self.inspect(&[id]).ok().and_then(|mut found| found.pop()).filter(|c| c.status == "running");
+        if running.is_none() {
+            *known = None;
+        }
+        running
+    }
+
+    pub(crate) fn remember_database(&self, id: &str) {
+        *self.database_id.lock().unwrap_or_else(|e| e.into_inner()) = Some(id.to_owned());
+    }
+
+    /// The connection target of the running database container, its state
+    /// asked of the engine each time: "not running" must be seen when it is
+    /// so (a per-run cache of the target hid a stopped database from the
+    /// backup's refusal); only the container's id is remembered.
     pub fn database_target(&self) -> Result<DatabaseTarget, ComposeError> {
         let c = self.database_container()?;
         let user = c.env_var("POSTGRES_USER").unwrap_or("postgres").to_owned();

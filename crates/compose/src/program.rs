@@ -92,6 +92,10 @@ const FORBIDDEN_ARGS: [&str; 3] = ["-v", "--volumes", "--remove-orphans"];
 pub struct Compose {
     flavor: Flavor,
     env: Environment,
+    /// The id of the running database container last found (shared by
+    /// clones): which container it is, never its state, which is inspected
+    /// afresh every time (crates/compose/src/database.rs).
+    pub(crate) database_id: std::sync::Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl Compose {
@@ -115,7 +119,7 @@ impl Compose {
 
     /// Compose with a given flavor (tests run both).
     pub fn with_flavor(env: &Environment, flavor: Flavor) -> Compose {
-        Compose { flavor, env: env.clone() }
+        Compose { flavor, env: env.clone(), database_id: Default::default() }
     }
 
     /// The flavor in use.
@@ -272,9 +276,13 @@ impl Compose {
     /// existing stopped container (never recreate it), or create it when none
     /// exists (first deploy). Returns whether anything was started.
     pub fn start_database_if_stopped(&self) -> Result<bool, ComposeError> {
+        if self.known_running_database().is_some() {
+            return Ok(false);
+        }
         let db = self.env.database_service().to_owned();
         let containers = self.containers(&db)?;
-        if containers.iter().any(|c| c.status == "running") {
+        if let Some(c) = containers.iter().find(|c| c.status == "running") {
+            self.remember_database(&c.id);
             return Ok(false);
         }
         if containers.is_empty() {

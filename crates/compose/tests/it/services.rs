@@ -46,6 +46,25 @@ fn database_start_is_start_not_recreate(flavor: Flavor) {
     // Already running: nothing happens.
     assert!(!stack.compose.start_database_if_stopped().unwrap());
     assert_eq!(stack.db_identity(), first);
+
+    // The container's id is remembered, never its state: stopped behind
+    // drydock's back, it is "not running" at the very next question.
+    duct::cmd!("docker", "stop", "-t", "5", &first.0).stdout_null().run().unwrap();
+    let err = stack.compose.database_container().unwrap_err().to_string();
+    assert!(err.contains("is not running"), "{err}");
+    assert!(stack.compose.database_target().is_err(), "a stopped database still has a target");
+    assert!(stack.compose.start_database_if_stopped().unwrap(), "a stopped database was not started");
+    stack.compose.wait_healthy(&["postgres".into()], std::time::Duration::from_secs(60)).unwrap();
+    let restarted = stack.db_identity();
+    assert_eq!(restarted.0, first.0, "start recreated the database container");
+    assert_ne!(restarted.1, first.1, "the database was not started again");
+
+    // Removed behind drydock's back (the volume stays): no container is the answer.
+    duct::cmd!("docker", "rm", "-f", &first.0).stdout_null().run().unwrap();
+    assert!(stack.compose.database_container().is_err(), "a removed database container is still found");
+    assert!(stack.compose.start_database_if_stopped().unwrap());
+    stack.compose.wait_healthy(&["postgres".into()], std::time::Duration::from_secs(60)).unwrap();
+    assert_ne!(stack.db_identity().0, first.0);
 }
 
 #[test]
