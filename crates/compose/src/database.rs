@@ -290,7 +290,11 @@ impl Compose {
     pub(crate) fn known_running_database(&self) -> Option<ContainerState> {
         let mut known = self.database_id.lock().unwrap_or_else(|e| e.into_inner());
         let id = known.clone()?;
-        let running = self.inspect(&[id]).ok().and_then(|mut found| found.pop()).filter(|c| c.status == "running");
+        let db = self.environment().database_service();
+        let running = self.inspect(&[id]).ok().and_then(|mut found| found.pop()).filter(|c| {
+            // What `containers(db)` would keep, checked again: this service's, not a one-off.
+            c.status == "running" && c.service == db && !c.oneoff
+        });
         if running.is_none() {
             *known = None;
         }

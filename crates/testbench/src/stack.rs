@@ -165,6 +165,12 @@ health-timeout = 60
         self.compose.database_container().expect("database container").id
     }
 
+    /// A fault only a test injects: removes the database container behind
+    /// drydock's back (`docker rm -f`, its volume stays).
+    pub fn remove_database_container(&self, id: &str) {
+        duct::cmd!("docker", "rm", "-f", id).stdout_null().run().expect("docker rm -f of the database container");
+    }
+
     /// Runs SQL with psql inside the database container; returns unaligned,
     /// tuples-only output. Panics on error.
     pub fn psql(&self, sql: &str) -> String {

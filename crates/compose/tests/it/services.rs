@@ -60,7 +60,7 @@ fn database_start_is_start_not_recreate(flavor: Flavor) {
     assert_ne!(restarted.1, first.1, "the database was not started again");
 
     // Removed behind drydock's back (the volume stays): no container is the answer.
-    duct::cmd!("docker", "rm", "-f", &first.0).stdout_null().run().unwrap();
+    stack.remove_database_container(&first.0);
     assert!(stack.compose.database_container().is_err(), "a removed database container is still found");
     assert!(stack.compose.start_database_if_stopped().unwrap());
     stack.compose.wait_healthy(&["postgres".into()], std::time::Duration::from_secs(60)).unwrap();
