@@ -635,6 +635,7 @@ fn bench_cold_build(ctx: &Ctx, rounds: usize) -> Result<Row> {
     let dir = Utf8PathBuf::from_path_buf(std::env::temp_dir())
         .map_err(|p| eyre!("non-UTF-8 temp dir {p:?}"))?
         .join(format!("drydock-cold-build-{}", std::process::id()));
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut samples = Vec::new();
     for round in 1..=rounds {
         let _ = std::fs::remove_dir_all(&dir);
@@ -645,8 +646,7 @@ fn bench_cold_build(ctx: &Ctx, rounds: usize) -> Result<Row> {
         }
         ctx.ui
             .line(format!("cold build of a fresh clone (cargo build -p xtask, empty target), round {round}/{rounds}"));
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut build = std::process::Command::new(cargo);
+        let mut build = std::process::Command::new(&cargo);
         build
             .args(["build", "-q", "-p", "xtask"])
             .current_dir(&dir)

@@ -265,44 +265,46 @@ fn encode(s: &str) -> String {
 impl Compose {
     /// The running database container, or an error saying how to start it.
     pub fn database_container(&self) -> Result<ContainerState, ComposeError> {
-        if let Some(c) = self.known_running_database() {
-            return Ok(c);
-        }
-        let db = self.environment().database_service();
-        let containers = self.containers(db)?;
-        let c = containers.into_iter().find(|c| c.status == "running").ok_or_else(|| ComposeError::CommandFailed {
-            command: format!("{} ps {db}", self.flavor().command_name()),
-            detail: format!(
-                "the database service `{db}` is not running: `cargo xtask deploy-{}` starts it (never recreating it), or start its existing container with `{} -p <project> start {db}`",
-                self.environment().name(),
-                self.flavor().command_name(),
-            ),
-        })?;
-        self.remember_database(&c.id);
-        Ok(c)
+        self.running_database()?.map_err(|_| {
+            let db = self.environment().database_service();
+            ComposeError::CommandFailed {
+                command: format!("{} ps {db}", self.flavor().command_name()),
+                detail: format!(
+                    "the database service `{db}` is not running: `cargo xtask deploy-{}` starts it (never recreating it), or start its existing container with `{} -p <project> start {db}`",
+                    self.environment().name(),
+                    self.flavor().command_name(),
+                ),
+            }
+        })
     }
 
-    /// The database container found last, inspected now (one `docker
-    /// inspect`, no `ps`): `Some` only while it runs, with its state (and
-    /// so its address) of this moment. A container that stopped or vanished
-    /// is `None`, and the caller asks for the service's containers again, so
-    /// "not running" is always the engine's answer of this moment.
-    pub(crate) fn known_running_database(&self) -> Option<ContainerState> {
+    /// The one lookup of the database container: `Ok` the running one, else
+    /// `Err` the service's containers, none running (empty: none exists).
+    /// The container found last is inspected first, alone (one `docker
+    /// inspect`, no `ps`), and kept only while it runs: its state (and so
+    /// its address) is always of this moment. One that stopped or vanished
+    /// sends the lookup to the service's containers again, so "not running"
+    /// is always the engine's answer of this moment; only the id is remembered.
+    pub(crate) fn running_database(&self) -> Result<Result<ContainerState, Vec<ContainerState>>, ComposeError> {
+        let db = self.environment().database_service();
         let mut known = self.database_id.lock().unwrap_or_else(|e| e.into_inner());
-        let id = known.clone()?;
-        let db = self.environment().database_service();
-        let running = self.inspect(&[id]).ok().and_then(|mut found| found.pop()).filter(|c| {
+        if let Some(id) = known.take() {
+            let found = self.inspect(&[id]).ok().and_then(|mut found| found.pop());
             // What `containers(db)` would keep, checked again: this service's, not a one-off.
-            c.status == "running" && c.service == db && !c.oneoff
-        });
-        if running.is_none() {
-            *known = None;
+            if let Some(c) = found.filter(|c| c.status == "running" && c.service == db && !c.oneoff) {
+                *known = Some(c.id.clone());
+                return Ok(Ok(c));
+            }
         }
-        running
-    }
-
-    pub(crate) fn remember_database(&self, id: &str) {
-        *self.database_id.lock().unwrap_or_else(|e| e.into_inner()) = Some(id.to_owned());
+        let (running, stopped): (Vec<_>, Vec<_>) =
+            self.containers(db)?.into_iter().partition(|c| c.status == "running");
+        match running.into_iter().next() {
+            Some(c) => {
+                *known = Some(c.id.clone());
+                Ok(Ok(c))
+            }
+            None => Ok(Err(stopped)),
+        }
     }
 
     /// The connection target of the running database container, its state

@@ -276,20 +276,12 @@ impl Compose {
     /// existing stopped container (never recreate it), or create it when none
     /// exists (first deploy). Returns whether anything was started.
     pub fn start_database_if_stopped(&self) -> Result<bool, ComposeError> {
-        if self.known_running_database().is_some() {
-            return Ok(false);
-        }
-        let db = self.env.database_service().to_owned();
-        let containers = self.containers(&db)?;
-        if let Some(c) = containers.iter().find(|c| c.status == "running") {
-            self.remember_database(&c.id);
-            return Ok(false);
-        }
-        if containers.is_empty() {
-            self.run(&Cmd::Create(&db))?;
-        } else {
-            self.run(&Cmd::Start(&db))?;
-        }
+        let db = self.env.database_service();
+        match self.running_database()? {
+            Ok(_) => return Ok(false),
+            Err(stopped) if stopped.is_empty() => self.run(&Cmd::Create(db))?,
+            Err(_) => self.run(&Cmd::Start(db))?,
+        };
         Ok(true)
     }
 
