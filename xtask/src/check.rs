@@ -101,14 +101,6 @@ pub(crate) fn findings(
     Ok(findings)
 }
 
-/// Destructive statements in the pending migrations of `env` (for the
-/// migrate step, which runs after the database was started on a first deploy).
-pub(crate) fn destructive_pending(ctx: &Ctx, env: &Environment, compose: &Compose) -> Result<Vec<Finding>> {
-    let local = migrate::load_dir(&env.migrations())?;
-    let url = ctx.database_url(compose)?;
-    ledger_findings(&url, env, local, false)
-}
-
 /// Migration validation (failed rows, drift, ...) and, unless allowed,
 /// destructive pending statements, from the live ledger. Errs when the
 /// database does not answer within pgconn's connect timeout.
@@ -119,32 +111,39 @@ fn ledger_findings(
     allow_destructive: bool,
 ) -> Result<Vec<Finding>> {
     let rt = crate::db::runtime()?;
-    rt.block_on(async {
+    let history = rt.block_on(async {
         // pgconn's one connect timeout bounds the wait (10 s unless the URL says otherwise).
         let client = migrate::connect(url).await?;
-        let history = migrate::read_history(&client, local).await?;
-        let mut out = Vec::new();
-        match migrate::plan(&history, &migrate::Options::default()) {
-            Err(e) => out.push(Finding {
-                place: format!("migrations of {}", env.name()),
-                why: e.in_env(&env.name()).to_string(),
-                fix: "resolve the problems listed, then deploy again".into(),
-            }),
-            Ok(plan) if !allow_destructive => {
-                for p in &plan.pending {
-                    for f in &p.findings {
-                        out.push(Finding {
-                            place: format!("{}/{}/migration.sql:{}", env.migrations(), f.migration, f.line),
-                            why: format!("pending migration {} ({})", f.kind, f.statement),
-                            fix: "review it; if intended, deploy with --allow-destructive".into(),
-                        });
-                    }
+        migrate::read_history(&client, local).await
+    })?;
+    Ok(history_findings(env, &history, allow_destructive))
+}
+
+/// The findings of a read history: its plan's refusal, or (unless allowed)
+/// its pending migrations' destructive statements. The migrate step asks
+/// again once the database runs (a first deploy's preflight could not).
+pub(crate) fn history_findings(env: &Environment, history: &migrate::History, allow_destructive: bool) -> Vec<Finding> {
+    let mut out = Vec::new();
+    match migrate::plan(history, &migrate::Options::default()) {
+        Err(e) => out.push(Finding {
+            place: format!("migrations of {}", env.name()),
+            why: e.in_env(&env.name()).to_string(),
+            fix: "resolve the problems listed, then deploy again".into(),
+        }),
+        Ok(plan) if !allow_destructive => {
+            for p in &plan.pending {
+                for f in &p.findings {
+                    out.push(Finding {
+                        place: format!("{}/{}/migration.sql:{}", env.migrations(), f.migration, f.line),
+                        why: format!("pending migration {} ({})", f.kind, f.statement),
+                        fix: "review it; if intended, deploy with --allow-destructive".into(),
+                    });
                 }
             }
-            Ok(_) => {}
         }
-        Ok(out)
-    })
+        Ok(_) => {}
+    }
+    out
 }
 
 /// `major.minor` at least `want_major.want_minor`.

@@ -745,10 +745,13 @@ fn first_deploy(run: &Run) -> Result<bool> {
 
 fn apply_migrations(run: &mut Run) -> Result<String> {
     // The preflight refused destructive pending statements when it could read
-    // the ledger; on a first deploy the database was not running then, so
-    // check again now. The backup step took the pre-migration backup.
+    // the ledger; on a first deploy the database was not running then, and
+    // the app may have changed the schema since: read it again now. That read
+    // is also the ledger the failure path compares with. The backup step took
+    // the pre-migration backup.
+    let history = read_history(run)?;
     if !run.options.allow_destructive {
-        let findings = crate::check::destructive_pending(run.ctx, &run.env, &run.compose)?;
+        let findings = crate::check::history_findings(&run.env, &history, false);
         if !findings.is_empty() {
             let list: Vec<String> = findings.iter().map(|f| format!("  - {f}")).collect();
             bail!("pending migrations are destructive, nothing was migrated (deploy with --allow-destructive if intended):\n{}", list.join("\n"));
@@ -757,6 +760,7 @@ fn apply_migrations(run: &mut Run) -> Result<String> {
     if run.backup.is_none() {
         bail!("refusing to migrate without a verified backup of this run");
     }
+    run.ledger_ids = Some(history.rows.into_iter().map(|r| r.id).collect());
     migrate_under_backup(run, crate::migrate::Backup::AlreadyTaken)
 }
 

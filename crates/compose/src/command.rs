@@ -32,8 +32,6 @@ impl PgTool {
 /// One compose (`docker compose` / `docker-compose`) or `docker` command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Cmd<'a> {
-    /// `config --services`: the services the files define.
-    ConfigServices,
     /// `config`: the resolved model as YAML.
     Config,
     /// `config --format json` (v2).
@@ -105,7 +103,6 @@ impl Cmd<'_> {
             v
         };
         match *self {
-            Cmd::ConfigServices => own(&["config", "--services"]),
             Cmd::Config => own(&["config"]),
             Cmd::ConfigJson => own(&["config", "--format", "json"]),
             Cmd::ConfigHashes => own(&["config", "--hash=*"]),

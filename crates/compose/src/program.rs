@@ -96,6 +96,9 @@ pub struct Compose {
     /// clones): which container it is, never its state, which is inspected
     /// afresh every time (crates/compose/src/database.rs).
     pub(crate) database_id: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+    /// compose's resolved model, read once (shared by clones; see
+    /// [`Compose::config_model`]).
+    pub(crate) model: std::sync::Arc<std::sync::Mutex<Option<serde_json::Value>>>,
 }
 
 impl Compose {
@@ -119,7 +122,7 @@ impl Compose {
 
     /// Compose with a given flavor (tests run both).
     pub fn with_flavor(env: &Environment, flavor: Flavor) -> Compose {
-        Compose { flavor, env: env.clone(), database_id: Default::default() }
+        Compose { flavor, env: env.clone(), database_id: Default::default(), model: Default::default() }
     }
 
     /// The flavor in use.
@@ -258,11 +261,14 @@ impl Compose {
         Ok(out.trim().to_owned())
     }
 
-    /// The services the compose files define (`config --services`); also
-    /// validates the compose files.
+    /// The services the compose files define (the keys of `services` in
+    /// [`Compose::config_model`]); also validates the compose files.
     pub fn services(&self) -> Result<Vec<String>, ComposeError> {
-        let out = self.run(&Cmd::ConfigServices)?;
-        Ok(out.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect())
+        let model = self.config_model()?;
+        let services = model.get("services").and_then(|s| s.as_object()).ok_or_else(|| ComposeError::Unexpected {
+            detail: "compose config: the resolved model has no `services` mapping".into(),
+        })?;
+        Ok(services.keys().cloned().collect())
     }
 
     /// Validates the compose files and that every configured service is defined.
@@ -518,12 +524,16 @@ impl Compose {
             .collect())
     }
 
-    pub(crate) fn decide(&self, service: &str, hash: Option<&String>) -> Result<Decision, ComposeError> {
-        let containers = self.containers(service)?;
+    /// Whether a service with these containers (none: not created yet) keeps running.
+    pub(crate) fn decide(
+        &self,
+        containers: &[ContainerState],
+        hash: Option<&String>,
+    ) -> Result<Decision, ComposeError> {
         if containers.is_empty() {
             return Ok(Decision::Restart("no container yet".into()));
         }
-        for c in &containers {
+        for c in containers {
             if c.status != "running" && !c.is_done() {
                 return Ok(Decision::Restart(format!("its container is {}", c.describe())));
             }

@@ -358,7 +358,7 @@ impl Environment {
     }
 
     /// Checks the configured services against the services the compose files define
-    /// (as listed by `compose config --services`).
+    /// (the services of `compose config`).
     pub fn check_services_defined(&self, defined: &[String]) -> Result<(), ConfigError> {
         let db = std::iter::once(("database-service", &self.database_service));
         let apps = self.app_services.names().iter().map(|s| ("app-services", s));
