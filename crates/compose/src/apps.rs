@@ -135,11 +135,11 @@ impl<'c> Apps<'c> {
     /// configuration hash compose computes now. Call it after build and pull.
     pub fn restart_decisions(&self) -> Result<Vec<(String, Decision)>, ComposeError> {
         let hashes = self.compose.config_hashes()?;
-        let mut containers = self.compose.containers_of(&self.names)?;
+        let containers = self.compose.containers_of(&self.names)?;
         let mut decisions = Vec::new();
         for service in &self.names {
-            let of = containers.remove(service).unwrap_or_default();
-            decisions.push((service.clone(), self.compose.decide(&of, hashes.get(service))?));
+            let of = containers.get(service).map(Vec::as_slice).unwrap_or_default();
+            decisions.push((service.clone(), self.compose.decide(of, hashes.get(service))?));
         }
         Ok(decisions)
     }
