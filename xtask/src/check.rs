@@ -20,7 +20,7 @@ pub(crate) struct Args {
 pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let env = ctx.env(&args.env)?;
     let compose = ctx.compose(&env)?;
-    let findings = findings(ctx, &env, &compose, args.allow_destructive)?;
+    let findings = findings(ctx, &env, &compose, migrate::load_dir(env.migrations()), args.allow_destructive)?;
     if findings.is_empty() {
         ctx.ui.line(format!("{} {}: no findings, a deploy may go ahead", ctx.ui.green("ok"), env.name()));
         return Ok(());
@@ -41,6 +41,7 @@ pub(crate) fn findings(
     ctx: &Ctx,
     env: &Environment,
     compose: &Compose,
+    local: Result<Vec<migrate::Migration>, migrate::MigrateError>,
     allow_destructive: bool,
 ) -> Result<Vec<Finding>> {
     let finding = |place: &str, why: String, fix: &str| Finding { place: place.to_owned(), why, fix: fix.to_owned() };
@@ -76,7 +77,7 @@ pub(crate) fn findings(
             ));
         }
     }
-    match migrate::load_dir(&env.migrations()) {
+    match local {
         Err(e) => findings.push(finding(env.migrations().as_str(), e.to_string(), "fix the migrations folder")),
         // On a first deploy the database does not run yet: the migrate step
         // checks again once it does.

@@ -121,16 +121,26 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
     }
 }
 
-/// The plan of `env`'s pending migrations and the history it was made from,
-/// read without the lock and without changing anything; a refusal (drift,
-/// failed migration...) is an error.
-pub(crate) fn plan_of(ctx: &Ctx, env: &Environment, flags: Flags) -> Result<(migrate::History, migrate::Plan)> {
-    let local = migrate::load_dir(&env.migrations()).map_err(|e| marked(e, env))?;
+/// The plan of `env`'s pending migrations (`local`, the folder as the run
+/// read it) and the history it was made from, read without the lock and
+/// without changing anything; a refusal (drift, failed migration...) is an error.
+pub(crate) fn plan_of(
+    ctx: &Ctx,
+    env: &Environment,
+    local: Result<Vec<migrate::Migration>, migrate::MigrateError>,
+    flags: Flags,
+) -> Result<(migrate::History, migrate::Plan)> {
+    let local = local.map_err(|e| marked(e, env))?;
     let rt = crate::db::runtime()?;
     let client = connect(ctx, env, &rt)?;
     let history = rt.block_on(migrate::read_history(&client, local)).map_err(|e| marked(e, env))?;
     let plan = migrate::plan(&history, &options_of(flags)).map_err(|e| marked(e, env))?;
     Ok((history, plan))
+}
+
+/// True when `history` plans cleanly (under `flags`) with nothing to apply.
+pub(crate) fn nothing_pending(history: &migrate::History, flags: Flags) -> bool {
+    migrate::plan(history, &options_of(flags)).is_ok_and(|plan| plan.pending.is_empty())
 }
 
 fn options_of(flags: Flags) -> Options {
@@ -141,20 +151,22 @@ fn options_of(flags: Flags) -> Options {
     }
 }
 
-/// Applies the pending migrations of `env`, `prisma migrate deploy` made safer;
-/// returns what it applied. The migrate step of every pipeline calls this;
-/// it reports to `progress` and prints nothing itself.
+/// Applies the pending migrations of `env` (`local`, the folder as the run
+/// read it), `prisma migrate deploy` made safer; returns what it applied.
+/// The migrate step of every pipeline calls this; it reports to `progress`
+/// and prints nothing itself.
 pub(crate) fn deploy(
     ctx: &Ctx,
     env: &Environment,
+    local: Result<Vec<migrate::Migration>, migrate::MigrateError>,
     flags: Flags,
     backup: Backup,
     progress: &Progress,
 ) -> Result<Vec<migrate::Applied>> {
     let ui = &ctx.ui;
     let started = Instant::now();
-    // STEP 1: the folder and its lock file, before connecting.
-    let local = migrate::load_dir(&env.migrations()).map_err(|e| marked(e, env))?;
+    // STEP 1: the folder and its lock file, read before connecting.
+    let local = local.map_err(|e| marked(e, env))?;
     // STEP 2: connect, set the session's timeouts, take the lock.
     let rt = crate::db::runtime()?;
     let client = connect(ctx, env, &rt)?;
@@ -342,12 +354,16 @@ fn baseline(ctx: &Ctx, env: &Environment) -> Result<()> {
 
 /// Number of pending migrations of `env` (for `status`).
 pub(crate) fn pending_count(ctx: &Ctx, env: &Environment, compose: &compose::Compose) -> Result<usize> {
-    Ok(migrate::status(&history(ctx, env, compose)?).pending.len())
+    let local = migrate::load_dir(&env.migrations())?;
+    Ok(migrate::status(&history(ctx, compose, local)?).pending.len())
 }
 
-/// The ledger and the local migrations, read without changing anything.
-pub(crate) fn history(ctx: &Ctx, env: &Environment, compose: &compose::Compose) -> Result<migrate::History> {
-    let local = migrate::load_dir(&env.migrations())?;
+/// The ledger and the local migrations (`local`), read without changing anything.
+pub(crate) fn history(
+    ctx: &Ctx,
+    compose: &compose::Compose,
+    local: Vec<migrate::Migration>,
+) -> Result<migrate::History> {
     let url = ctx.database_url(compose).wrap_err("the database is not reachable")?;
     let rt = crate::db::runtime()?;
     let client = rt.block_on(migrate::connect(&url))?;

@@ -44,12 +44,14 @@ pub(crate) const DEPLOY: Pipeline = Pipeline {
     ],
 };
 
-/// `cargo xtask migrate ENV`: validate, lock, back up, apply.
+/// `cargo xtask migrate ENV`: lock, validate, back up, apply. The plan is read
+/// under the deploy lock, so no restore or deploy changes the ledger between
+/// the plan and the apply; with nothing pending that read is the answer.
 pub(crate) const MIGRATE: Pipeline = Pipeline {
     name: "migrate",
     about:
         "check the migrations and the ledger, verified backup when anything is pending, apply each migration atomically",
-    steps: &[&steps::PLAN, &steps::LOCK, &steps::BACKUP_IF_PENDING, &steps::APPLY, &steps::UNLOCK],
+    steps: &[&steps::LOCK, &steps::PLAN, &steps::BACKUP_IF_PENDING, &steps::APPLY, &steps::UNLOCK],
 };
 
 /// `cargo xtask restore FILE`: the database put back as it was in a backup.

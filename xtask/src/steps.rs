@@ -147,6 +147,9 @@ pub(crate) struct Run<'a> {
     /// failure path compares against (a row added since, by anyone, only
     /// makes "unchanged" false, never true).
     pub(crate) ledger_ids: Option<BTreeSet<String>>,
+    /// The migrations folder, read once per run ([`Run::migrations`]): the
+    /// plan shown and checked is the one applied.
+    pub(crate) migrations: std::cell::OnceCell<Vec<migrate::Migration>>,
     /// The backup file a restore replays (restore pipeline only).
     pub(crate) restore: Option<RestoreInput>,
     /// Lines the runner prints after its summary (a restore's row counts).
@@ -200,6 +203,7 @@ impl<'a> Run<'a> {
             migrated_before_start: false,
             pending: None,
             ledger_ids: None,
+            migrations: std::cell::OnceCell::new(),
             restore: None,
             report: Vec::new(),
             progress: Progress::hidden(ctx.ui),
@@ -231,6 +235,18 @@ impl<'a> Run<'a> {
             })
             .collect();
         reasons.join(", ")
+    }
+
+    /// The environment's migrations folder, read on first use and kept for
+    /// the rest of the run: one run checks, plans and applies the same files
+    /// (a file edited during the run is not re-read), and a history of
+    /// thousands of folders is read once, not by each step.
+    pub(crate) fn migrations(&self) -> Result<Vec<migrate::Migration>, migrate::MigrateError> {
+        if let Some(local) = self.migrations.get() {
+            return Ok(local.clone());
+        }
+        let local = migrate::load_dir(self.env.migrations())?;
+        Ok(self.migrations.get_or_init(|| local).clone())
     }
 
     /// The path of this run's verified backup, if it took one.
@@ -439,8 +455,9 @@ pub(crate) const REPORT: Step = Step {
 
 fn preflight(run: &mut Run) -> Result<String> {
     // The read-only first step: whatever stops it, nothing was changed (exit 2).
-    let findings = crate::check::findings(run.ctx, &run.env, &run.compose, run.options.allow_destructive)
-        .map_err(crate::exit::refused)?;
+    let findings =
+        crate::check::findings(run.ctx, &run.env, &run.compose, run.migrations(), run.options.allow_destructive)
+            .map_err(crate::exit::refused)?;
     if findings.is_empty() {
         return Ok("no findings".to_owned());
     }
@@ -757,6 +774,12 @@ fn apply_migrations(run: &mut Run) -> Result<String> {
             bail!("pending migrations are destructive, nothing was migrated (deploy with --allow-destructive if intended):\n{}", list.join("\n"));
         }
     }
+    if run.lock.is_some() && crate::migrate::nothing_pending(&history, run.options.migrate) {
+        // This read, under the deploy lock, is the server's answer: nothing
+        // to apply, so no second read under the migration lock. (A refusal
+        // goes on to `deploy`, which reports it.)
+        return Ok("nothing pending".to_owned());
+    }
     if run.backup.is_none() {
         bail!("refusing to migrate without a verified backup of this run");
     }
@@ -773,7 +796,7 @@ fn migrate_under_backup(run: &mut Run, backup: crate::migrate::Backup) -> Result
     };
     run.state = run.state.changing_data();
     let flags = run.options.migrate;
-    match crate::migrate::deploy(run.ctx, &run.env, flags, backup, &run.progress) {
+    match crate::migrate::deploy(run.ctx, &run.env, run.migrations(), flags, backup, &run.progress) {
         Ok(applied) => {
             run.state = run.state.live();
             let names: Vec<&str> = applied.iter().map(|a| a.name.as_str()).collect();
@@ -811,7 +834,7 @@ fn unlock(run: &mut Run) -> Result<String> {
 }
 
 fn plan_step(run: &mut Run) -> Result<String> {
-    let (history, plan) = crate::migrate::plan_of(run.ctx, &run.env, run.options.migrate)?;
+    let (history, plan) = crate::migrate::plan_of(run.ctx, &run.env, run.migrations(), run.options.migrate)?;
     for line in crate::migrate::plan_table(run.ctx, &run.env, &plan) {
         run.progress.line(line);
     }
@@ -825,7 +848,7 @@ fn plan_step(run: &mut Run) -> Result<String> {
 
 fn plan_lines(run: &Run) -> Result<Vec<String>> {
     // A refusal of the plan is the dry run's refusal too (exit 2).
-    let (_, plan) = crate::migrate::plan_of(run.ctx, &run.env, run.options.migrate)?;
+    let (_, plan) = crate::migrate::plan_of(run.ctx, &run.env, run.migrations(), run.options.migrate)?;
     let mut lines = crate::migrate::plan_table(run.ctx, &run.env, &plan);
     if plan.pending.is_empty() {
         lines.push(format!("no pending migrations, {} is up to date", run.env.name()));
@@ -847,6 +870,11 @@ fn backup_if_pending(run: &mut Run) -> Result<String> {
 }
 
 fn apply_step(run: &mut Run) -> Result<String> {
+    if run.pending == Some(0) && run.lock.is_some() {
+        // The plan read the ledger under the deploy lock, so no drydock run
+        // changed it since; with nothing to apply there is nothing to lock.
+        return Ok("nothing pending".to_owned());
+    }
     let backup = match (&run.backup, run.options.migrate.skip_backup) {
         (Some(_), _) => crate::migrate::Backup::AlreadyTaken,
         (None, true) => crate::migrate::Backup::Skip,
@@ -1044,7 +1072,7 @@ pub(crate) fn pending_migrations(run: &Run) -> Result<Vec<String>> {
 
 /// The ledger and the local migrations, read without changing anything.
 pub(crate) fn read_history(run: &Run) -> Result<migrate::History> {
-    crate::migrate::history(run.ctx, &run.env, &run.compose)
+    crate::migrate::history(run.ctx, &run.compose, run.migrations()?)
 }
 
 /// The backup path of a run, for messages.

@@ -173,8 +173,10 @@ impl Compose {
     /// compose's resolved model (`compose config`, which also validates the
     /// files: an invalid file is an error here) as a JSON value: v2's
     /// `config --format json`, or v1's YAML read into the same value. Read at
-    /// the first question and kept (shared by clones): one run acts on one
-    /// view of the compose files, and asks compose once (about 0.2 s a call).
+    /// the first question and kept (shared by clones), so drydock's own
+    /// questions (definitions, build specs, service names) ask compose once
+    /// (about 0.2 s a call); compose's own commands (`config --hash`, `build`,
+    /// `pull`, `up`) still read the files themselves.
     pub fn config_model(&self) -> Result<serde_json::Value, ComposeError> {
         let mut kept = self.model.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(model) = &*kept {

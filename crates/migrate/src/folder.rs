@@ -49,10 +49,12 @@ impl Migration {
 
 /// Lowercase hex SHA-256 of `bytes`.
 pub fn checksum(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = Sha256::digest(bytes);
     let mut out = String::with_capacity(64);
     for b in digest.iter() {
-        out.push_str(&format!("{b:02x}"));
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0xf)]));
     }
     out
 }
@@ -77,7 +79,16 @@ pub fn load_dir(dir: &Utf8Path) -> Result<Vec<Migration>, MigrateError> {
             });
         };
         let name = path.file_name().unwrap_or_default().to_owned();
-        if name.starts_with('.') || !path.is_dir() {
+        // The entry's type comes with the listing; only a symbolic link (or a
+        // file system that gives no type) costs a stat to see if it leads to a
+        // folder. A history of thousands of folders is read once per run, but
+        // every system call per folder counts.
+        let is_dir = match entry.file_type() {
+            Ok(t) if t.is_symlink() => path.is_dir(),
+            Ok(t) => t.is_dir(),
+            Err(_) => path.is_dir(),
+        };
+        if name.starts_with('.') || !is_dir {
             continue;
         }
         let file = path.join("migration.sql");
