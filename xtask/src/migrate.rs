@@ -122,8 +122,9 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
 }
 
 /// The plan of `env`'s pending migrations (`local`, the folder as the run
-/// read it) and the history it was made from, read without the lock and
-/// without changing anything; a refusal (drift, failed migration...) is an error.
+/// read it) and the history it was made from, read without the migration
+/// lock and without changing anything (`migrate ENV` holds the deploy lock, the
+/// dry run none); a refusal (drift, failed migration...) is an error.
 pub(crate) fn plan_of(
     ctx: &Ctx,
     env: &Environment,

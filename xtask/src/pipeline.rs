@@ -51,7 +51,7 @@ pub(crate) const MIGRATE: Pipeline = Pipeline {
     name: "migrate",
     about:
         "check the migrations and the ledger, verified backup when anything is pending, apply each migration atomically",
-    steps: &[&steps::LOCK, &steps::PLAN, &steps::BACKUP_IF_PENDING, &steps::APPLY, &steps::UNLOCK],
+    steps: &[&steps::LOCK_RUNNING, &steps::PLAN, &steps::BACKUP_IF_PENDING, &steps::APPLY, &steps::UNLOCK],
 };
 
 /// `cargo xtask restore FILE`: the database put back as it was in a backup.

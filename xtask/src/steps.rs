@@ -143,6 +143,8 @@ pub(crate) struct Run<'a> {
     pub(crate) migrated_before_start: bool,
     /// Pending migrations found by `plan` (`migrate ENV`).
     pub(crate) pending: Option<usize>,
+    /// `plan` read the ledger while this run held the deploy lock.
+    pub(crate) planned_under_lock: bool,
     /// The ledger's row ids when `plan` read it: what the migrate step's
     /// failure path compares against (a row added since, by anyone, only
     /// makes "unchanged" false, never true).
@@ -202,6 +204,7 @@ impl<'a> Run<'a> {
             pulled: Vec::new(),
             migrated_before_start: false,
             pending: None,
+            planned_under_lock: false,
             ledger_ids: None,
             migrations: std::cell::OnceCell::new(),
             restore: None,
@@ -329,6 +332,16 @@ pub(crate) const LOCK: Step = Step {
     about: "take the deploy lock (on a first deploy, start the database first)",
     alone: "-",
     run: lock,
+    plan: no_plan,
+};
+
+/// The deploy lock of a pipeline that never starts anything (`migrate ENV`):
+/// a database that does not run is an error, not started.
+pub(crate) const LOCK_RUNNING: Step = Step {
+    name: "lock",
+    about: "take the deploy lock (the database must be running)",
+    alone: "-",
+    run: lock_running,
     plan: no_plan,
 };
 
@@ -510,6 +523,15 @@ fn lock(run: &mut Run) -> Result<String> {
         run.compose.wait_healthy(&[run.env.database_service().to_owned()], run.health_timeout())?;
         note = format!("; started the database service `{}` (first deploy)", run.env.database_service());
     }
+    take_deploy_lock(run, note)
+}
+
+fn lock_running(run: &mut Run) -> Result<String> {
+    take_deploy_lock(run, String::new())
+}
+
+/// The deploy lock, on the running database's connection; `note` ends the outcome.
+fn take_deploy_lock(run: &mut Run, mut note: String) -> Result<String> {
     let url = run.ctx.database_url(&run.compose)?;
     let dir = run.ctx.backups_dir_of(&run.env)?;
     // A database that just turned healthy may still refuse TCP for a moment
@@ -778,6 +800,7 @@ fn apply_migrations(run: &mut Run) -> Result<String> {
         // This read, under the deploy lock, is the server's answer: nothing
         // to apply, so no second read under the migration lock. (A refusal
         // goes on to `deploy`, which reports it.)
+        run.state = run.state.live();
         return Ok("nothing pending".to_owned());
     }
     if run.backup.is_none() {
@@ -839,6 +862,7 @@ fn plan_step(run: &mut Run) -> Result<String> {
         run.progress.line(line);
     }
     run.pending = Some(plan.pending.len());
+    run.planned_under_lock = run.lock.is_some();
     run.ledger_ids = Some(history.rows.into_iter().map(|r| r.id).collect());
     if plan.pending.is_empty() {
         return Ok(format!("no pending migrations, {} is up to date", run.env.name()));
@@ -870,9 +894,10 @@ fn backup_if_pending(run: &mut Run) -> Result<String> {
 }
 
 fn apply_step(run: &mut Run) -> Result<String> {
-    if run.pending == Some(0) && run.lock.is_some() {
+    if run.pending == Some(0) && run.planned_under_lock {
         // The plan read the ledger under the deploy lock, so no drydock run
         // changed it since; with nothing to apply there is nothing to lock.
+        run.state = run.state.live();
         return Ok("nothing pending".to_owned());
     }
     let backup = match (&run.backup, run.options.migrate.skip_backup) {

@@ -14,7 +14,7 @@ const PLANNED: &str = "20260402000000_add_planned";
 const EDITED_AFTER_PLAN: Pipeline = Pipeline {
     name: "migrate",
     about: "migrate, with the pending file edited between the plan and the apply",
-    steps: &[&steps::LOCK, &steps::PLAN, &EDIT, &steps::BACKUP_IF_PENDING, &steps::APPLY, &steps::UNLOCK],
+    steps: &[&steps::LOCK_RUNNING, &steps::PLAN, &EDIT, &steps::BACKUP_IF_PENDING, &steps::APPLY, &steps::UNLOCK],
 };
 
 const EDIT: Step =
@@ -66,4 +66,12 @@ fn the_migrate_pipeline_plans_backs_up_applies_and_journals() {
     assert_eq!(stack.psql("SELECT to_regclass('public.swapped') IS NULL"), "t", "a file edited after the plan ran");
     let recorded = stack.psql(&format!("SELECT checksum FROM _prisma_migrations WHERE migration_name = '{PLANNED}'"));
     assert_eq!(recorded, migrate::checksum(planned.as_bytes()));
+
+    // `migrate ENV` never starts the database: a stopped one is an error, and stays stopped.
+    let db = stack.db_container();
+    stack.raw_compose(&["stop", stack.env.database_service()]).stdout_null().stderr_null().run().unwrap();
+    let err = run_on(&ctx(), &stack, &MIGRATE, options()).unwrap_err();
+    assert!(format!("{err:#}").contains("not running"), "{err:#}");
+    let running = duct::cmd!("docker", "inspect", "-f", "{{.State.Running}}", &db).read().unwrap();
+    assert_eq!(running, "false", "migrate ENV started the stopped database");
 }
