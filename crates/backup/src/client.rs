@@ -131,7 +131,7 @@ fn decode(s: &str) -> Result<String, BackupError> {
 /// Where `pg_dump` and `psql` run.
 #[derive(Debug, Clone)]
 pub enum PgClient {
-    /// Inside the database container (`compose exec -T`), over its local socket.
+    /// Inside the database container (`docker exec -i`), over its local socket.
     Container {
         /// Compose of the environment.
         compose: Compose,

@@ -32,8 +32,8 @@
 //!
 //! # Programs it runs
 //!
-//! `pg_dump` and `psql`, either inside the database container (`compose exec
-//! -T`, the default: the server's own version, no password crossing the
+//! `pg_dump` and `psql`, either inside the database container (`docker exec
+//! -i` of the running container, the default: the server's own version, no password crossing the
 //! network) or on the host over TCP ([`PgClient`]). The connection travels in
 //! `PGUSER`, `PGDATABASE`, `PGPASSWORD`, ... environment variables, never in
 //! argv. Never through a shell.

@@ -10,7 +10,7 @@
 //! ```
 
 /// The PostgreSQL client programs that run inside the database container
-/// (`exec -T`): no other program is ever exec'ed there.
+/// (`docker exec -i`): no other program is ever exec'ed there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PgTool {
     /// `pg_dump`, for backups.
@@ -54,8 +54,10 @@ pub(crate) enum Cmd<'a> {
     Ps(&'a str),
     /// `logs --no-color [--follow] [--tail N] SERVICE...`.
     Logs { follow: bool, tail: Option<usize>, services: &'a [String] },
-    /// `exec -T [-e NAME]... SERVICE TOOL ARG...`.
-    Exec { service: &'a str, env_names: &'a [&'a str], tool: PgTool, args: &'a [&'a str] },
+    /// `docker exec -i [-e NAME]... CONTAINER TOOL ARG...`: the database
+    /// container by id (the one whose address drydock connects to), without
+    /// compose's start-up and file parsing (about 0.15 s a call, more in v1).
+    Exec { container: &'a str, env_names: &'a [&'a str], tool: PgTool, args: &'a [&'a str] },
     /// `docker version --format {{.Server.Version}}`.
     ServerVersion,
     /// `docker version --format {{.Server.APIVersion}}`.
@@ -80,6 +82,7 @@ impl Cmd<'_> {
             self,
             Cmd::ServerVersion
                 | Cmd::ServerApiVersion
+                | Cmd::Exec { .. }
                 | Cmd::PsByLabels { .. }
                 | Cmd::Inspect(_)
                 | Cmd::ContainerLogs { .. }
@@ -129,12 +132,12 @@ impl Cmd<'_> {
                 }
                 with(v, services)
             }
-            Cmd::Exec { service, env_names, tool, args } => {
-                let mut v = own(&["exec", "-T"]);
+            Cmd::Exec { container, env_names, tool, args } => {
+                let mut v = own(&["exec", "-i"]);
                 for name in env_names {
                     v.extend(["-e".to_owned(), (*name).to_owned()]);
                 }
-                v.extend([service.to_owned(), tool.program().to_owned()]);
+                v.extend([container.to_owned(), tool.program().to_owned()]);
                 v.extend(own(args));
                 v
             }
@@ -171,6 +174,7 @@ impl Cmd<'_> {
             Cmd::ContainerLogs { .. } => "docker logs".to_owned(),
             Cmd::ImageId(_) => "docker image inspect".to_owned(),
             Cmd::Tag { .. } => "docker tag".to_owned(),
+            Cmd::Exec { .. } => format!("docker {}", args.join(" ")),
             _ => format!("{compose} {}", args.join(" ")),
         }
     }
@@ -194,8 +198,8 @@ mod tests {
             (Cmd::Ps("api"), "ps -a -q api"),
             (Cmd::Logs { follow: true, tail: Some(5), services: &apps }, "logs --no-color --follow --tail 5 api web"),
             (
-                Cmd::Exec { service: "postgres", env_names: &["PGUSER"], tool: PgTool::PgDump, args: &["--no-owner"] },
-                "exec -T -e PGUSER postgres pg_dump --no-owner",
+                Cmd::Exec { container: "abc", env_names: &["PGUSER"], tool: PgTool::PgDump, args: &["--no-owner"] },
+                "exec -i -e PGUSER abc pg_dump --no-owner",
             ),
             (Cmd::Inspect(&ids), "inspect abc"),
             (Cmd::ContainerLogs { tail: 10, id: "abc" }, "logs --tail 10 abc"),

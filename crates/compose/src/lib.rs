@@ -2,8 +2,9 @@
 //! `docker-compose` (v1), detected automatically (`DRYDOCK_COMPOSE=v1|v2` forces one).
 //!
 //! Runs: `docker compose` or `docker-compose` (config, build, pull of app
-//! services, stop, start, up, ps -q, logs, exec -T) and `docker` (version,
-//! inspect, image inspect, logs, tag), never
+//! services, stop, start, up, ps -q, logs) and `docker` (version, ps by
+//! compose's labels, inspect, image inspect, logs, tag, `exec -i` of pg_dump
+//! or psql in the database container), never
 //! through a shell, with `DOCKER_HOST` set from the environment's `docker-host`.
 //!
 //! Reads state only from container ids (`ps -a -q`) and `docker inspect`:

@@ -81,8 +81,7 @@ fn is_plain_project_name(name: &str) -> bool {
 
 /// The compose subcommands drydock may run. `down`, `rm`, `kill`, `restart`
 /// and friends are absent on purpose; `pull` only names app services.
-const ALLOWED_SUBCOMMANDS: [&str; 10] =
-    ["config", "build", "pull", "stop", "start", "up", "ps", "logs", "exec", "version"];
+const ALLOWED_SUBCOMMANDS: [&str; 9] = ["config", "build", "pull", "stop", "start", "up", "ps", "logs", "version"];
 
 /// Arguments no drydock command may carry (volume removal).
 const FORBIDDEN_ARGS: [&str; 3] = ["-v", "--volumes", "--remove-orphans"];
@@ -202,7 +201,15 @@ impl Compose {
     /// `docker ARGS` of a docker (not compose) command, with `DOCKER_HOST` set.
     fn docker(&self, cmd: &Cmd<'_>) -> duct::Expression {
         debug_assert!(!cmd.is_compose(), "{cmd:?} is a compose command");
-        self.with_docker_host(duct::cmd("docker", cmd.args()))
+        let mut expr = duct::cmd("docker", cmd.args());
+        if cmd.own_process_group() {
+            expr = expr.before_spawn(|cmd| {
+                use std::os::unix::process::CommandExt;
+                cmd.process_group(0);
+                Ok(())
+            });
+        }
+        self.with_docker_host(expr)
     }
 
     fn with_docker_host(&self, expr: duct::Expression) -> duct::Expression {
@@ -474,13 +481,17 @@ impl Compose {
         self.command(&Cmd::Logs { follow, tail, services })
     }
 
-    /// `exec -T <database service> <tool> <args...>`: a PostgreSQL client
-    /// program in the database container (no other program, no other
-    /// container), no TTY, stdin and stdout free for the caller to stream.
-    /// Environment variables named in `env_names` are passed through from
-    /// drydock's own environment (values never enter argv).
+    /// `docker exec -i <database container> <tool> <args...>`: a PostgreSQL
+    /// client program in the running database container (no other program,
+    /// no other container: the one [`Compose::database_target`] addresses, so
+    /// pg_dump and drydock's connections reach the same server), no TTY,
+    /// stdin and stdout free for the caller to stream. Environment variables
+    /// named in `env_names` are passed through from drydock's own environment
+    /// (values never enter argv). A database that does not run is an error
+    /// that says how to start it.
     pub fn exec_pg(&self, tool: PgTool, args: &[&str], env_names: &[&str]) -> Result<duct::Expression, ComposeError> {
-        self.command(&Cmd::Exec { service: self.env.database_service(), env_names, tool, args })
+        let container = self.database_container()?;
+        self.command(&Cmd::Exec { container: &container.id, env_names, tool, args })
     }
 
     /// The services as `compose config` resolves them: image, build, pull

@@ -25,7 +25,7 @@ pub struct Config {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum PgDumpLocation {
-    /// Inside the database container through `exec -T` (the default).
+    /// Inside the database container through `docker exec` (the default).
     #[default]
     Container,
     /// The host's `pg_dump` against the connection URL (databases outside compose).
