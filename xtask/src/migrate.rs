@@ -188,10 +188,7 @@ pub(crate) fn deploy(
     match backup {
         Backup::Take => {
             // Under DATABASE_URL the target may not be the database pg_dump reads.
-            crate::backup::ensure_backup_covers_target(ctx, env)?;
-            crate::backup::take_verified(ctx, env, progress).wrap_err(
-                "the pre-migration backup failed, nothing was migrated: fix the backup, or pass --skip-backup",
-            )?;
+            crate::backup::take_verified_of_target(ctx, env, progress).map_err(crate::backup::before_migration)?;
         }
         Backup::AlreadyTaken => {}
         Backup::Skip => {
@@ -314,9 +311,8 @@ fn baseline(ctx: &Ctx, env: &Environment) -> Result<()> {
     let history = rt.block_on(migrate::read_history(&client, local)).map_err(|e| marked(e, env))?;
     // STEP 2: a verified backup, unless the baseline refuses before any change anyway.
     if history.rows.is_empty() && !history.local.is_empty() {
-        crate::backup::ensure_backup_covers_target(ctx, env)?;
         let progress = ui.progress(&format!("backing up {}", env.name()));
-        let path = crate::backup::take_verified(ctx, env, &progress);
+        let path = crate::backup::take_verified_of_target(ctx, env, &progress);
         progress.finish();
         let path =
             path.wrap_err("the backup before the baseline failed, nothing was changed: fix the backup and run again")?;

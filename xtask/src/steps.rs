@@ -278,8 +278,7 @@ mod verified {
     impl VerifiedBackup {
         /// Takes one (the BACKUP step's only way to make the token).
         pub(super) fn take(run: &super::Run) -> Result<VerifiedBackup> {
-            crate::backup::ensure_backup_covers_target(run.ctx, &run.env)?;
-            let path = crate::backup::take_verified(run.ctx, &run.env, &run.progress)?;
+            let path = crate::backup::take_verified_of_target(run.ctx, &run.env, &run.progress)?;
             Ok(VerifiedBackup { path })
         }
 
@@ -889,8 +888,7 @@ fn backup_if_pending(run: &mut Run) -> Result<String> {
             .line(format!("{} --skip-backup: migrating without a pre-migration backup", run.ctx.ui.yellow("warning:")));
         return Ok("skipped: --skip-backup".to_owned());
     }
-    backup_step(run)
-        .wrap_err("the pre-migration backup failed, nothing was migrated: fix the backup, or pass --skip-backup")
+    backup_step(run).map_err(crate::backup::before_migration)
 }
 
 fn apply_step(run: &mut Run) -> Result<String> {

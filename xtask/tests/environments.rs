@@ -14,6 +14,9 @@
 //!   finding 2, a failed and rolled-back migration 1.
 //! - `an_unreachable_docker_engine_is_named_and_changes_nothing`: check,
 //!   status, backup and deploy with `DOCKER_HOST` at a socket nobody serves.
+//! - `a_target_the_backup_would_not_cover_is_refused_and_the_dump_stopped`:
+//!   `DATABASE_URL` at another cluster: the identity check beside pg_dump
+//!   refuses (exit 2), stops the dump, and neither database changes.
 
 mod common;
 
@@ -208,4 +211,38 @@ fn an_unreachable_docker_engine_is_named_and_changes_nothing() {
         );
         eprintln!("{args:?}: exit {:?}\n{text}", out.status.code());
     }
+}
+
+#[test]
+fn a_target_the_backup_would_not_cover_is_refused_and_the_dump_stopped() {
+    let stack = Stack::with_demo_copy("elsewhere", Flavor::V2, |_| {});
+    let root = workspace(&stack);
+    stack.up_database();
+    // About 64 MiB: pg_dump runs for a second or more, the identity check
+    // beside it refuses within a fraction of that.
+    stack.psql("CREATE TABLE big AS SELECT g AS id, repeat(md5(g::text), 32) AS pad FROM generate_series(1, 64000) g");
+    let cluster = testbench::Cluster::shared();
+    let other = cluster.database();
+    let no_ledger = |url: &str| {
+        duct::cmd!("psql", "-X", "-At", url, "-c", "SELECT to_regclass('public._prisma_migrations') IS NULL")
+            .env_remove("PGSERVICE")
+            .read()
+            .unwrap()
+    };
+
+    let (code, text) = drydock(&root, &["migrate", "prod"], Some(&other.url));
+    assert_eq!(code, 2, "nothing changed: a refusal\n{text}");
+    assert!(text.contains("would not be of the database being changed"), "{text}");
+    assert!(text.contains("cluster (system identifier)"), "{text}");
+    assert!(!text.contains("or pass --skip-backup"), "no bypass is suggested for a wrong target:\n{text}");
+    assert_eq!(no_ledger(&other.url), "t", "the target was migrated:\n{text}");
+    assert_eq!(stack.psql("SELECT to_regclass('public._prisma_migrations') IS NULL"), "t", "{text}");
+    // The refusal stopped pg_dump: no backup and no partial file.
+    let left: Vec<String> = std::fs::read_dir(stack.backups())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("backup_prod_"))
+        .collect();
+    assert!(left.is_empty(), "the dump was not stopped: {left:?}\n{text}");
 }

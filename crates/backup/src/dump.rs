@@ -4,7 +4,6 @@
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use camino::{Utf8Path, Utf8PathBuf};
@@ -64,13 +63,16 @@ impl Drop for Partial {
 /// hashes the rest, checks the
 /// header and the trailer, syncs the file, links it to its final
 /// name (never replacing a file), writes the sidecar and syncs the folder.
-/// Setting `cancel` (a Ctrl-C or SIGTERM handler) kills pg_dump. On any
-/// error the partial file is removed and no final-named file exists.
+/// `cancel` is asked at every poll (about every 20 ms) while pg_dump runs,
+/// and once after it exits: true (a Ctrl-C or SIGTERM, a check running beside
+/// the dump that refused) kills pg_dump and returns
+/// [`BackupError::Interrupted`]. On any error the partial file is removed and
+/// no final-named file exists.
 pub fn dump(
     client: &PgClient,
     dir: &Utf8Path,
     env: &str,
-    cancel: &AtomicBool,
+    cancel: &dyn Fn() -> bool,
     on_progress: &mut dyn FnMut(u64),
 ) -> Result<Backup, BackupError> {
     let start = Instant::now();
@@ -83,7 +85,7 @@ pub fn dump(
 
     // STEP 1: pg_dump writes straight into the partial file (no pipe through
     // drydock: that extra hop cost about 20 % of the throughput); progress is
-    // the file's size, Ctrl-C or SIGTERM (`cancel`) kills pg_dump.
+    // the file's size, `cancel` (Ctrl-C, SIGTERM, a refusing check) kills pg_dump.
     let program = client.describe(PgTool::PgDump);
     let spawn_error = |e: std::io::Error| BackupError::Spawn { program: program.clone(), detail: e.to_string() };
     let stdout = file.try_clone().map_err(|e| BackupError::io("open", &partial.path, e))?;
@@ -102,7 +104,7 @@ pub fn dump(
         if let Some(output) = handle.try_wait().map_err(spawn_error)? {
             break output.clone();
         }
-        if cancel.load(Ordering::Relaxed) {
+        if cancel() {
             let _ = handle.kill();
             return Err(BackupError::Interrupted);
         }
@@ -112,7 +114,7 @@ pub fn dump(
             std::thread::sleep(Duration::from_millis(20));
         }
     };
-    if cancel.load(Ordering::Relaxed) {
+    if cancel() {
         return Err(BackupError::Interrupted);
     }
 

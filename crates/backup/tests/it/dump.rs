@@ -1,7 +1,6 @@
 //! Backups that succeed: round trip, sidecar and mode, same second, host pg_dump.
 
 use std::os::unix::fs::PermissionsExt;
-use std::sync::atomic::AtomicBool;
 
 use backup::{PgClient, Sidecar};
 
@@ -12,8 +11,7 @@ fn round_trip_into_a_scratch_database_keeps_every_row() {
     let stack = seeded("bk-roundtrip");
     let mut progress = Vec::new();
     let client = PgClient::container(&stack.compose).unwrap();
-    let backup =
-        backup::dump(&client, stack.backups(), "test", &AtomicBool::new(false), &mut |n| progress.push(n)).unwrap();
+    let backup = backup::dump(&client, stack.backups(), "test", &|| false, &mut |n| progress.push(n)).unwrap();
     assert_eq!(progress.last().copied(), Some(backup.size), "progress reports every byte");
 
     replay_into_new_database(&stack, &backup.path, "scratch");
@@ -76,7 +74,7 @@ fn the_hosts_pg_dump_works_over_the_url() {
     stack.psql(crate::SEED);
     let url = stack.compose.database_url().unwrap();
     let client = PgClient::host(&url).unwrap();
-    let backup = backup::dump(&client, stack.backups(), "test", &AtomicBool::new(false), &mut |_| {}).unwrap();
+    let backup = backup::dump(&client, stack.backups(), "test", &|| false, &mut |_| {}).unwrap();
     backup::verify(&backup.path).unwrap();
     replay_into_new_database(&stack, &backup.path, "fromhost");
     assert_eq!(table_checksums(&stack, "fromhost"), table_checksums(&stack, "demo"));

@@ -10,7 +10,7 @@ use crate::{files, seeded};
 fn a_failing_pg_dump_leaves_no_file() {
     let stack = seeded("bk-wrongdb");
     let client = PgClient::container(&stack.compose).unwrap().with_dbname("no_such_database");
-    let err = backup::dump(&client, stack.backups(), "test", &AtomicBool::new(false), &mut |_| {}).unwrap_err();
+    let err = backup::dump(&client, stack.backups(), "test", &|| false, &mut |_| {}).unwrap_err();
     assert!(matches!(err, BackupError::PgDumpFailed { .. }), "{err:?}");
     let msg = err.to_string();
     assert!(msg.contains("no_such_database") && msg.contains("no backup was written"), "{msg}");
@@ -24,7 +24,7 @@ fn a_stopped_database_container_leaves_no_file() {
     stack.raw_compose(&["stop", "postgres"]).stdout_null().stderr_null().run().unwrap();
     // pg_dump runs in the running database container: a stopped one is
     // found before anything is spawned, and the error says how to start it.
-    let err = backup::dump(&client, stack.backups(), "test", &AtomicBool::new(false), &mut |_| {}).unwrap_err();
+    let err = backup::dump(&client, stack.backups(), "test", &|| false, &mut |_| {}).unwrap_err();
     assert!(matches!(err, BackupError::Compose { .. }) && err.to_string().contains("not running"), "{err:?}");
     assert_eq!(files(stack.backups()), Vec::<String>::new());
     let err = PgClient::container(&stack.compose).unwrap_err().to_string();
@@ -37,8 +37,10 @@ fn an_interrupted_dump_leaves_no_file() {
     stack.psql("CREATE TABLE big AS SELECT g, repeat('x', 200) AS pad FROM generate_series(1, 200000) g");
     let client = PgClient::container(&stack.compose).unwrap();
     let cancel = AtomicBool::new(false);
-    let err = backup::dump(&client, stack.backups(), "test", &cancel, &mut |_| cancel.store(true, Ordering::Relaxed))
-        .unwrap_err();
+    let err = backup::dump(&client, stack.backups(), "test", &|| cancel.load(Ordering::Relaxed), &mut |_| {
+        cancel.store(true, Ordering::Relaxed)
+    })
+    .unwrap_err();
     assert_eq!(err, BackupError::Interrupted);
     assert_eq!(files(stack.backups()), Vec::<String>::new());
 }
@@ -58,7 +60,7 @@ fn a_full_disk_leaves_no_file() {
         return;
     }
     let client = PgClient::container(&stack.compose).unwrap();
-    let result = backup::dump(&client, &dir.0, "test", &AtomicBool::new(false), &mut |_| {});
+    let result = backup::dump(&client, &dir.0, "test", &|| false, &mut |_| {});
     let left = files(&dir.0);
     duct::cmd!("umount", &dir.0).run().unwrap();
     let err = result.unwrap_err();

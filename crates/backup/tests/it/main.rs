@@ -13,8 +13,6 @@ mod failures;
 mod retention;
 mod verify;
 
-use std::sync::atomic::AtomicBool;
-
 use backup::{Backup, BackupError, PgClient};
 use camino::{Utf8Path, Utf8PathBuf};
 use testbench::Stack;
@@ -37,7 +35,7 @@ pub fn seeded(tag: &str) -> Stack {
 /// A backup of the stack's database into its backups folder.
 pub fn dump(stack: &Stack) -> Result<Backup, BackupError> {
     let client = PgClient::container(&stack.compose).expect("client");
-    backup::dump(&client, stack.backups(), "test", &AtomicBool::new(false), &mut |_| {})
+    backup::dump(&client, stack.backups(), "test", &|| false, &mut |_| {})
 }
 
 /// Every file in a folder (names), sorted; empty when the folder is missing.

@@ -64,7 +64,7 @@ pub fn client(stack: &Stack) -> PgClient {
 
 /// A drydock backup of the stack's database.
 pub fn backup(stack: &Stack) -> Backup {
-    backup::dump(&client(stack), stack.backups(), "test", &AtomicBool::new(false), &mut |_| {}).expect("backup")
+    backup::dump(&client(stack), stack.backups(), "test", &|| false, &mut |_| {}).expect("backup")
 }
 
 /// Verifies, checks then replays, as `cargo xtask restore` does.
