@@ -228,6 +228,12 @@ impl Config {
                 reason: "the list is empty; name the services a deploy rebuilds and restarts".to_owned(),
             });
         }
+        if let Some(twice) = raw.app_services.iter().enumerate().find(|(i, s)| raw.app_services[..*i].contains(s)) {
+            return Err(ConfigError::Invalid {
+                key: key("app-services"),
+                reason: format!("`{}` is named twice; name each service once", twice.1),
+            });
+        }
         if raw.app_services.contains(&raw.database_service) {
             return Err(ConfigError::DatabaseIsAppService {
                 env: name.to_owned(),

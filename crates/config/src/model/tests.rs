@@ -112,6 +112,17 @@ fn empty_lists_are_refused() {
 }
 
 #[test]
+fn a_service_named_twice_is_refused() {
+    let root = Root::new("twice");
+    for list in [r#"["api", "api"]"#, r#"["api", "web", "api"]"#, r#"["web", "api", "web"]"#] {
+        let text = GOOD.replace(r#"["api", "web"]"#, list);
+        let err = Config::parse(&root.0, &text).unwrap().environment("prod").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("app-services") && msg.contains("named twice"), "{list}: {msg}");
+    }
+}
+
+#[test]
 fn app_services_never_name_the_database() {
     let root = Root::new("subset");
     let env = Config::parse(&root.0, GOOD).unwrap().environment("prod").unwrap();
