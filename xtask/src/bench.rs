@@ -259,6 +259,19 @@ health-timeout = 120
         cmd
     }
 
+    /// `docker exec [-i] <database container> ARGS`, the container looked up
+    /// before the clock starts.
+    fn exec_db(&self, stdin: bool, args: &[&str]) -> std::process::Command {
+        let mut cmd = std::process::Command::new("docker");
+        cmd.arg("exec");
+        if stdin {
+            cmd.arg("-i");
+        }
+        cmd.arg(self.stack.db_container()).args(args);
+        cmd.stdin(std::process::Stdio::null()).stderr(std::process::Stdio::piped());
+        cmd
+    }
+
     /// Fills the database with about `bytes` of table data.
     fn generate(&self, ctx: &Ctx, bytes: u64) -> Result<()> {
         let rows = (bytes / 200).max(1);
@@ -334,11 +347,10 @@ fn measure(mut cmd: std::process::Command, what: &str) -> Result<Sample> {
     Ok(Sample { secs, rss })
 }
 
-/// Raw `pg_dump > file`, timed with and without the fsync drydock does.
+/// Raw `docker exec CONTAINER pg_dump > file` (how drydock runs pg_dump, without
+/// compose's start-up), timed with and without the fsync drydock does.
 fn raw_dump(bench: &Bench, file: &Utf8Path) -> Result<(Sample, Sample)> {
-    let mut cmd = bench.compose(
-        &[&["exec", "-T", "postgres", "pg_dump", "-U", "demo", "-d", "demo"][..], &backup::DUMP_OPTIONS].concat(),
-    );
+    let mut cmd = bench.exec_db(false, &[&["pg_dump", "-U", "demo", "-d", "demo"][..], &backup::DUMP_OPTIONS].concat());
     cmd.stdout(std::fs::File::create(file)?);
     let start = Instant::now();
     let plain = measure(cmd, "raw pg_dump")?;
@@ -367,7 +379,7 @@ fn bench_backup(ctx: &Ctx, bench: &Bench, rounds: usize, mib: f64) -> Result<Row
         name: format!("backup {mib:.0} MiB"),
         drydock: dd,
         baseline: raw,
-        baseline_name: "exec -T pg_dump > file + fsync",
+        baseline_name: "docker exec pg_dump > file + fsync",
         target: "≤ 1.05×, RSS < 50 MiB".into(),
     })
 }
@@ -392,23 +404,23 @@ fn bench_restore(ctx: &Ctx, bench: &Bench, rounds: usize, mib: f64) -> Result<(R
     let (mut dumps, mut stops, mut starts) = (Vec::new(), Vec::new(), Vec::new());
     for round in 1..=rounds {
         ctx.ui.line(format!("restore {mib:.0} MiB, round {round}/{rounds}"));
-        let mut psql = bench.compose(&[
-            "exec",
-            "-T",
-            "postgres",
-            "psql",
-            "-X",
-            "-q",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "--single-transaction",
-            "-U",
-            "demo",
-            "-d",
-            "demo",
-            "-f",
-            "-",
-        ]);
+        let mut psql = bench.exec_db(
+            true,
+            &[
+                "psql",
+                "-X",
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "--single-transaction",
+                "-U",
+                "demo",
+                "-d",
+                "demo",
+                "-f",
+                "-",
+            ],
+        );
         psql.stdin(std::fs::File::open(&input)?).stdout(std::process::Stdio::null());
         let raw_replay = measure(psql, "raw psql --single-transaction")?;
         raw.push(raw_replay);

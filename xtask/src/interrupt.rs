@@ -3,8 +3,10 @@
 //! backup, rolls a restore back, brings the app back, releases the deploy
 //! lock, writes the journal) and returns an error; otherwise they keep their
 //! default action. Child processes in the foreground process group still get
-//! Ctrl-C themselves, so a running `pg_dump` or `compose build` stops and its
-//! step fails.
+//! Ctrl-C themselves, so a running `compose build` stops and its step fails;
+//! those in a process group of their own (pg_dump and psql through `docker
+//! exec`, compose's stop, start and up) finish or are stopped by the work that
+//! sees the flag (the backup kills pg_dump and ends its server session).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::OnceLock;

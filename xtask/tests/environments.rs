@@ -215,12 +215,26 @@ fn an_unreachable_docker_engine_is_named_and_changes_nothing() {
 
 #[test]
 fn a_target_the_backup_would_not_cover_is_refused_and_the_dump_stopped() {
+    use std::io::{BufRead, Write};
+
     let stack = Stack::with_demo_copy("elsewhere", Flavor::V2, |_| {});
     let root = workspace(&stack);
     stack.up_database();
-    // About 64 MiB: pg_dump runs for a second or more, the identity check
-    // beside it refuses within a fraction of that.
-    stack.psql("CREATE TABLE big AS SELECT g AS id, repeat(md5(g::text), 32) AS pad FROM generate_series(1, 64000) g");
+    // A session holds a lock pg_dump must wait for: the dump is still
+    // running, whatever the machine's speed, when the identity check beside
+    // it refuses.
+    stack.psql("CREATE TABLE big AS SELECT g AS id FROM generate_series(1, 1000) g");
+    let mut locker = std::process::Command::new("docker")
+        .args(["exec", "-i", &stack.db_container(), "psql", "-X", "-q", "-A", "-t", "-U", "demo", "-d", "demo"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut to_locker = locker.stdin.take().unwrap();
+    to_locker.write_all(b"BEGIN;\nLOCK TABLE big IN ACCESS EXCLUSIVE MODE;\nSELECT 'locked';\n").unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(locker.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "locked");
     let cluster = testbench::Cluster::shared();
     let other = cluster.database();
     let no_ledger = |url: &str| {
@@ -237,7 +251,9 @@ fn a_target_the_backup_would_not_cover_is_refused_and_the_dump_stopped() {
     assert!(!text.contains("or pass --skip-backup"), "no bypass is suggested for a wrong target:\n{text}");
     assert_eq!(no_ledger(&other.url), "t", "the target was migrated:\n{text}");
     assert_eq!(stack.psql("SELECT to_regclass('public._prisma_migrations') IS NULL"), "t", "{text}");
-    // The refusal stopped pg_dump: no backup and no partial file.
+    // The refusal stopped pg_dump: no backup, no partial file, and no pg_dump
+    // session left waiting in the server (the killed docker client does not
+    // end it; drydock does).
     let left: Vec<String> = std::fs::read_dir(stack.backups())
         .unwrap()
         .flatten()
@@ -245,4 +261,12 @@ fn a_target_the_backup_would_not_cover_is_refused_and_the_dump_stopped() {
         .filter(|n| n.contains("backup_prod_"))
         .collect();
     assert!(left.is_empty(), "the dump was not stopped: {left:?}\n{text}");
+    let sessions = "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'drydock-backup-%'";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while stack.psql(sessions) != "0" && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(stack.psql(sessions), "0", "a pg_dump session outlived the refusal\n{text}");
+    drop(to_locker);
+    locker.wait().unwrap();
 }

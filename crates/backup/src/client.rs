@@ -131,7 +131,7 @@ fn decode(s: &str) -> Result<String, BackupError> {
 /// Where `pg_dump` and `psql` run.
 #[derive(Debug, Clone)]
 pub enum PgClient {
-    /// Inside the database container (`docker exec -i`), over its local socket.
+    /// Inside the database container (`docker exec`), over its local socket.
     Container {
         /// Compose of the environment.
         compose: Compose,
@@ -237,11 +237,18 @@ impl PgClient {
     }
 
     /// A command running `tool args...` with the connection in its
-    /// environment. Stdin, stdout and stderr are left for the caller. Private
-    /// to this crate: the argv of every call is written here.
-    pub(crate) fn command(&self, tool: PgTool, args: &[&str]) -> Result<duct::Expression, BackupError> {
+    /// environment, its session named `application_name` (`PGAPPNAME`, so it
+    /// can be found in `pg_stat_activity`). Stdin, stdout and stderr are left
+    /// for the caller. Private to this crate: the argv of every call is written here.
+    pub(crate) fn command(
+        &self,
+        tool: PgTool,
+        args: &[&str],
+        application_name: &str,
+    ) -> Result<duct::Expression, BackupError> {
         let program = tool.program();
-        let vars = self.database().vars();
+        let mut vars = self.database().vars();
+        vars.push(("PGAPPNAME", Some(application_name.to_owned())));
         let mut expr = match self {
             PgClient::Container { compose, .. } => {
                 let names: Vec<&str> = vars.iter().filter(|(_, v)| v.is_some()).map(|(n, _)| *n).collect();
@@ -262,7 +269,7 @@ impl PgClient {
     pub fn query(&self, sql: &str) -> Result<String, BackupError> {
         let psql = self.describe(PgTool::Psql);
         let out = self
-            .command(PgTool::Psql, &["-X", "-q", "-A", "-t", "--set=ON_ERROR_STOP=1", "-c", sql])?
+            .command(PgTool::Psql, &["-X", "-q", "-A", "-t", "--set=ON_ERROR_STOP=1", "-c", sql], "drydock")?
             .stdin_null()
             .stdout_capture()
             .stderr_capture()

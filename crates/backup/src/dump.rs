@@ -55,6 +55,23 @@ impl Drop for Partial {
     }
 }
 
+/// A name for one pg_dump's server session, unique on this host.
+fn session_name() -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    format!("drydock-backup-{}-{nanos}", std::process::id())
+}
+
+/// Ends the server session of a pg_dump whose client was killed: a pg_dump
+/// run with `docker exec` outlives the killed docker client (the engine
+/// does not signal it) and would go on reading, holding its table locks,
+/// until it next writes. Best effort: the cancel is reported either way.
+fn end_session(client: &PgClient, session: &str) {
+    let sql = format!(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = '{session}' AND pid <> pg_backend_pid()"
+    );
+    let _ = client.query(&sql);
+}
+
 /// Dumps the database `client` reaches into `dir` as a backup of `env`.
 ///
 /// pg_dump writes straight into `.backup_<env>_<ts>.sql.partial` (mode
@@ -65,7 +82,7 @@ impl Drop for Partial {
 /// name (never replacing a file), writes the sidecar and syncs the folder.
 /// `cancel` is asked at every poll (about every 20 ms) while pg_dump runs,
 /// and once after it exits: true (a Ctrl-C or SIGTERM, a check running beside
-/// the dump that refused) kills pg_dump and returns
+/// the dump that refused) kills pg_dump, ends its server session and returns
 /// [`BackupError::Interrupted`]. On any error the partial file is removed and
 /// no final-named file exists.
 pub fn dump(
@@ -89,8 +106,9 @@ pub fn dump(
     let program = client.describe(PgTool::PgDump);
     let spawn_error = |e: std::io::Error| BackupError::Spawn { program: program.clone(), detail: e.to_string() };
     let stdout = file.try_clone().map_err(|e| BackupError::io("open", &partial.path, e))?;
+    let session = session_name();
     let handle = client
-        .command(PgTool::PgDump, &DUMP_OPTIONS)?
+        .command(PgTool::PgDump, &DUMP_OPTIONS, &session)?
         .stdin_null()
         .stdout_file(stdout)
         .stderr_capture()
@@ -106,6 +124,7 @@ pub fn dump(
         }
         if cancel() {
             let _ = handle.kill();
+            end_session(client, &session);
             return Err(BackupError::Interrupted);
         }
         let caught_up = hash.catch_up(&file, &partial.path, CATCH_UP)?;

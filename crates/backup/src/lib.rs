@@ -32,9 +32,11 @@
 //!
 //! # Programs it runs
 //!
-//! `pg_dump` and `psql`, either inside the database container (`docker exec
-//! -i` of the running container, the default: the server's own version, no password crossing the
-//! network) or on the host over TCP ([`PgClient`]). The connection travels in
+//! `pg_dump` and `psql`, either inside the database container (`docker exec`
+//! of the running container, the default: the server's own version; on a local
+//! engine no password crosses the network) or on the host over TCP
+//! ([`PgClient`]). Each pg_dump's session is named (`PGAPPNAME`), so a
+//! cancelled dump's server session is ended too. The connection travels in
 //! `PGUSER`, `PGDATABASE`, `PGPASSWORD`, ... environment variables, never in
 //! argv. Never through a shell.
 //!

@@ -10,7 +10,7 @@
 //! ```
 
 /// The PostgreSQL client programs that run inside the database container
-/// (`docker exec -i`): no other program is ever exec'ed there.
+/// (`docker exec`): no other program is ever exec'ed there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PgTool {
     /// `pg_dump`, for backups.
@@ -54,7 +54,7 @@ pub(crate) enum Cmd<'a> {
     Ps(&'a str),
     /// `logs --no-color [--follow] [--tail N] SERVICE...`.
     Logs { follow: bool, tail: Option<usize>, services: &'a [String] },
-    /// `docker exec -i [-e NAME]... CONTAINER TOOL ARG...`: the database
+    /// `docker exec [-e NAME]... CONTAINER TOOL ARG...`: the database
     /// container by id (the one whose address drydock connects to), without
     /// compose's start-up and file parsing (about 0.15 s a call, more in v1).
     Exec { container: &'a str, env_names: &'a [&'a str], tool: PgTool, args: &'a [&'a str] },
@@ -133,7 +133,7 @@ impl Cmd<'_> {
                 with(v, services)
             }
             Cmd::Exec { container, env_names, tool, args } => {
-                let mut v = own(&["exec", "-i"]);
+                let mut v = own(&["exec"]);
                 for name in env_names {
                     v.extend(["-e".to_owned(), (*name).to_owned()]);
                 }
@@ -199,7 +199,7 @@ mod tests {
             (Cmd::Logs { follow: true, tail: Some(5), services: &apps }, "logs --no-color --follow --tail 5 api web"),
             (
                 Cmd::Exec { container: "abc", env_names: &["PGUSER"], tool: PgTool::PgDump, args: &["--no-owner"] },
-                "exec -i -e PGUSER abc pg_dump --no-owner",
+                "exec -e PGUSER abc pg_dump --no-owner",
             ),
             (Cmd::Inspect(&ids), "inspect abc"),
             (Cmd::ContainerLogs { tail: 10, id: "abc" }, "logs --tail 10 abc"),

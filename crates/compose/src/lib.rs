@@ -3,7 +3,7 @@
 //!
 //! Runs: `docker compose` or `docker-compose` (config, build, pull of app
 //! services, stop, start, up, ps -q, logs) and `docker` (version, ps by
-//! compose's labels, inspect, image inspect, logs, tag, `exec -i` of pg_dump
+//! compose's labels, inspect, image inspect, logs, tag, `exec` of pg_dump
 //! or psql in the database container), never
 //! through a shell, with `DOCKER_HOST` set from the environment's `docker-host`.
 //!

@@ -481,11 +481,14 @@ impl Compose {
         self.command(&Cmd::Logs { follow, tail, services })
     }
 
-    /// `docker exec -i <database container> <tool> <args...>`: a PostgreSQL
+    /// `docker exec <database container> <tool> <args...>`: a PostgreSQL
     /// client program in the running database container (no other program,
     /// no other container: the one [`Compose::database_target`] addresses, so
-    /// pg_dump and drydock's connections reach the same server), no TTY,
-    /// stdin and stdout free for the caller to stream. Environment variables
+    /// pg_dump and drydock's connections reach the same server), no TTY, no
+    /// stdin (no caller sends any; older engines could hang on an attached
+    /// empty one), stdout free for the caller to stream. Killing the docker
+    /// client does not stop the program in the container: the engine does
+    /// not signal it. Environment variables
     /// named in `env_names` are passed through from drydock's own environment
     /// (values never enter argv). A database that does not run is an error
     /// that says how to start it.
