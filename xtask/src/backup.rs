@@ -101,17 +101,22 @@ pub(crate) fn take_verified_of_target(ctx: &Ctx, env: &Environment, progress: &P
             Ok(Ok(checked)) => checked,
             Ok(Err(panic)) | Err(panic) => std::panic::resume_unwind(panic),
         };
-        // Nothing was changed either way: a refusal (exit 2).
+        // A mismatch stays a refusal (exit 2); a check that could not ask stays a failure (1).
+        let keep_mark = |check: &eyre::Report, report: eyre::Report| match crate::exit::of(check) {
+            crate::exit::Exit::Refused => crate::exit::refused(report),
+            _ => report,
+        };
         match (checked, taken) {
             (Ok(()), taken) => taken,
-            (Err(refusal), Ok(path)) => Err(crate::exit::refused(eyre::eyre!(
-                "{refusal:#}; the backup written meanwhile, {path}, is of the database pg_dump reaches"
-            ))),
-            // The dump stopped because of the refusal, or failed on its own: say so too.
-            (Err(refusal), Err(dump)) if !is_interrupted(&dump) => {
-                Err(crate::exit::refused(eyre::eyre!("{refusal:#}; the backup failed as well: {dump:#}")))
+            (Err(check), Ok(path)) => Err(keep_mark(
+                &check,
+                eyre::eyre!("{check:#}; the backup written meanwhile, {path}, is of the database pg_dump reaches"),
+            )),
+            // The dump stopped because of the check, or failed on its own: say so too.
+            (Err(check), Err(dump)) if !is_interrupted(&dump) => {
+                Err(keep_mark(&check, eyre::eyre!("{check:#}; the backup failed as well: {dump:#}")))
             }
-            (Err(refusal), Err(_)) => Err(crate::exit::refused(refusal)),
+            (Err(check), Err(_)) => Err(check),
         }
     })
 }
@@ -231,10 +236,11 @@ fn ensure_same_database(client: &PgClient, url: &str, env: &str) -> Result<()> {
     } else {
         format!("set `pg-dump = \"host\"` for {env} in [workspace.metadata.deploy] so pg_dump uses the same URL")
     };
-    bail!(
+    // A refusal (exit 2): the configuration, not a failure, stands in the way.
+    Err(crate::exit::refused(eyre::eyre!(
         "refusing to go on, nothing was changed: the backup would not be of the database being changed ({} differ): {dumper} reaches {backup}, but the target URL reaches {target}; {fix}",
         differs.join(", ")
-    )
+    )))
 }
 
 /// [`Identity`] of the database at `url`, over tokio-postgres like the migration.

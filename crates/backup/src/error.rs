@@ -88,6 +88,10 @@ impl fmt::Display for BackupError {
             BackupError::Spawn { program, detail } => {
                 write!(f, "cannot start {program} ({detail}): install the PostgreSQL client programs or use pg-dump = \"container\"")
             }
+            BackupError::Query { program, stderr } if stderr.is_empty() => write!(
+                f,
+                "{program} failed without a word: `cargo xtask status ENV` shows whether the database answers, and `docker info` whether the Docker engine does"
+            ),
             BackupError::Query { program, stderr } => write!(f, "{program} failed: {stderr}"),
             BackupError::PgDumpFailed { program, code, stderr } => {
                 let code = code.map_or("a signal".to_owned(), |c| format!("code {c}"));
