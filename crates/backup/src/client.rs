@@ -277,12 +277,22 @@ impl PgClient {
             .run()
             .map_err(|e| BackupError::Spawn { program: psql.clone(), detail: e.to_string() })?;
         if !out.status.success() {
-            return Err(BackupError::Query {
+            return Err(self.engine_down().unwrap_or_else(|| BackupError::Query {
                 program: psql,
                 stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-            });
+            }));
         }
         Ok(String::from_utf8_lossy(&out.stdout).trim_end().to_owned())
+    }
+
+    /// After a program in the database container failed: the engine's own
+    /// error if it does not answer now (asked, not guessed from the
+    /// program's output, which may be a cut connection's few words).
+    pub(crate) fn engine_down(&self) -> Option<BackupError> {
+        match self {
+            PgClient::Container { compose, .. } => compose.ping().err().map(BackupError::compose),
+            PgClient::Host { .. } => None,
+        }
     }
 }
 

@@ -144,6 +144,9 @@ pub fn dump(
         if stderr.contains("no space left on device") || stderr.contains("disk quota exceeded") {
             return Err(BackupError::DiskFull { dir: dir.to_string() });
         }
+        if let Some(down) = client.engine_down() {
+            return Err(down);
+        }
         return Err(BackupError::PgDumpFailed {
             program,
             code: output.status.code(),
