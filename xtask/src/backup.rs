@@ -101,20 +101,16 @@ pub(crate) fn take_verified_of_target(ctx: &Ctx, env: &Environment, progress: &P
             Ok(Ok(checked)) => checked,
             Ok(Err(panic)) | Err(panic) => std::panic::resume_unwind(panic),
         };
-        // A mismatch stays a refusal (exit 2); a check that could not ask stays a failure (1).
-        let keep_mark = |check: &eyre::Report, report: eyre::Report| match crate::exit::of(check) {
-            crate::exit::Exit::Refused => crate::exit::refused(report),
-            _ => report,
-        };
+        // The check's error leads, with its mark (a mismatch is a refusal,
+        // exit 2; a check that could not ask a failure, 1).
         match (checked, taken) {
             (Ok(()), taken) => taken,
-            (Err(check), Ok(path)) => Err(keep_mark(
-                &check,
-                eyre::eyre!("{check:#}; the backup written meanwhile, {path}, is of the database pg_dump reaches"),
-            )),
+            (Err(check), Ok(path)) => Err(check.wrap_err(format!(
+                "the backup written meanwhile, {path}, is of the database pg_dump reaches, not known to be the target"
+            ))),
             // The dump stopped because of the check, or failed on its own: say so too.
             (Err(check), Err(dump)) if !is_interrupted(&dump) => {
-                Err(keep_mark(&check, eyre::eyre!("{check:#}; the backup failed as well: {dump:#}")))
+                Err(check.wrap_err(format!("the backup failed as well ({dump:#})")))
             }
             (Err(check), Err(_)) => Err(check),
         }
