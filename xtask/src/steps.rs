@@ -459,7 +459,7 @@ pub(crate) const START_APP: Step = Step {
 /// Restore: what the database holds now.
 pub(crate) const REPORT: Step = Step {
     name: "report",
-    about: "count the rows of each table; say whether migrations are pending",
+    about: "the rows the replay restored into each table (the server's COPY tags); say whether migrations are pending",
     alone: "cargo xtask status ENV",
     run: report,
     plan: no_plan,
@@ -1030,19 +1030,19 @@ fn start_app(run: &mut Run) -> Result<String> {
 fn report(run: &mut Run) -> Result<String> {
     let ui = run.ctx.ui;
     let job = input(run)?;
-    let counts = restore::table_counts(&job.client)?;
-    let rows: Vec<Vec<String>> = counts.iter().map(|(t, n)| vec![t.clone(), n.to_string()]).collect();
+    // The server's own COPY tags of the committed replay: the rows restored,
+    // not a count taken after the app services started writing again.
+    let Some(r) = &job.replayed else { bail!("nothing was replayed: the report follows the replay step") };
+    let rows: Vec<Vec<String>> = r.rows.iter().map(|(t, n)| vec![t.clone(), n.to_string()]).collect();
     let mut report = ui.table_lines(&["TABLE", "ROWS"], &rows);
-    let mut outcome = format!("{} tables", counts.len());
-    if let Some(r) = &job.replayed {
-        report.push(format!(
-            "{} {} tables, {} replayed in {}",
-            ui.green("restored:"),
-            counts.len(),
-            human_bytes(r.bytes),
-            human_duration(r.duration)
-        ));
-    }
+    let mut outcome = format!("{} tables", r.rows.len());
+    report.push(format!(
+        "{} {} tables, {} replayed in {}",
+        ui.green("restored:"),
+        r.rows.len(),
+        human_bytes(r.bytes),
+        human_duration(r.duration)
+    ));
     match crate::migrate::pending_count(run.ctx, &run.env, &run.compose) {
         Ok(0) => {
             report.push("migrations: none pending".to_owned());

@@ -25,12 +25,12 @@ impl Default for Context {
 }
 
 /// What to do with an admitted statement.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Action {
     /// Send it.
     Run,
-    /// Send it, then its `COPY` data.
-    Copy,
+    /// Send it, then its `COPY` data into this table (its name as the file writes it).
+    Copy(String),
     /// Do not send it.
     Skip(Skipped),
 }
@@ -360,13 +360,16 @@ fn alter(s: &Statement<'_>) -> Result<Action, String> {
 fn copy(s: &Statement<'_>) -> Result<Action, String> {
     let t = &s.tokens;
     let mut i = 1;
+    let mut table = String::new();
     // A name: parts separated by dots.
     loop {
         if !t.get(i).is_some_and(|p| matches!(p.kind, Kind::Word | Kind::Quoted)) {
             return Err(not_pg_dump_copy());
         }
+        table.push_str(t[i].text);
         i += 1;
         if t.get(i).is_some_and(|d| d.text == ".") {
+            table.push('.');
             i += 1;
         } else {
             break;
@@ -384,7 +387,7 @@ fn copy(s: &Statement<'_>) -> Result<Action, String> {
     }
     let from_stdin = t.len() == i + 2 && t[i].is("FROM") && t[i + 1].is("stdin");
     if from_stdin {
-        Ok(Action::Copy)
+        Ok(Action::Copy(table))
     } else {
         Err(not_pg_dump_copy())
     }

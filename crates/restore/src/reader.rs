@@ -63,6 +63,8 @@ pub(crate) enum Item {
         line: u64,
         /// The statement's text.
         sql: String,
+        /// The table it copies into, its name as the file writes it.
+        table: String,
     },
     /// The file ended between statements.
     End,
@@ -449,7 +451,7 @@ impl<R: BufRead> Reader<R> {
         }
         match admit::admit(statement, &mut self.context) {
             Ok(Action::Run) => Ok(Some(Item::Run { line, sql })),
-            Ok(Action::Copy) => {
+            Ok(Action::Copy(table)) => {
                 if !self.text.trim().is_empty() {
                     return Err(self.refuse(
                         line,
@@ -460,7 +462,7 @@ impl<R: BufRead> Reader<R> {
                 self.text.clear();
                 self.copy = Some(line);
                 self.counts.copy_blocks += 1;
-                Ok(Some(Item::Copy { line, sql }))
+                Ok(Some(Item::Copy { line, sql, table }))
             }
             Ok(Action::Skip(skipped)) => {
                 match skipped {
@@ -550,7 +552,7 @@ mod tests {
             match reader.next_item().map_err(refused)? {
                 Item::End => return Ok((out, reader.counts().clone())),
                 Item::Run { line, sql } => out.push(format!("{line}: {}", from_first_token(&sql))),
-                Item::Copy { line, sql } => {
+                Item::Copy { line, sql, .. } => {
                     out.push(format!("{line}: {}", from_first_token(&sql)));
                     let mut data = Vec::new();
                     while let Some(chunk) = reader.copy_chunk(5).map_err(refused)? {

@@ -86,6 +86,10 @@ pub struct Replayed {
     pub bytes: u64,
     /// Wall time of the whole transaction.
     pub duration: Duration,
+    /// Rows the server copied into each table in the committed transaction
+    /// (its `COPY n` command tags), by the table's name as the file writes
+    /// it: what was restored, not a count taken once the app runs again.
+    pub rows: BTreeMap<String, u64>,
 }
 
 /// Replays a verified backup into the database `client` names, over
@@ -161,16 +165,17 @@ async fn run(
     let session = Session { xid: row.get::<_, String>(0).parse().unwrap_or(0), pid: row.get(1) };
 
     // STEP 2: the preamble, every statement of the file, the completion check.
-    let stop = steps(&db, reader, cancel, on_progress).await.err();
+    let mut rows = BTreeMap::new();
+    let stop = steps(&db, reader, cancel, on_progress, &mut rows).await.err();
     let Some(stop) = stop else {
         // STEP 3: commit, and know that it did.
         return match db.batch_execute("COMMIT").await {
-            Ok(()) => Ok(Replayed { bytes: reader.bytes(), duration: start.elapsed() }),
+            Ok(()) => Ok(Replayed { bytes: reader.bytes(), duration: start.elapsed(), rows }),
             Err(e) if e.as_db_error().is_some() => {
                 Err(RestoreError::Failed { path: path.to_owned(), cause: format!("COMMIT failed: {}", describe(&e)) })
             }
             Err(e) => match ask(config, app, &session).await {
-                Asked::Committed => Ok(Replayed { bytes: reader.bytes(), duration: start.elapsed() }),
+                Asked::Committed => Ok(Replayed { bytes: reader.bytes(), duration: start.elapsed(), rows }),
                 Asked::Aborted => Err(RestoreError::Failed {
                     path: path.to_owned(),
                     cause: format!("the connection broke during COMMIT ({})", describe(&e)),
@@ -213,6 +218,7 @@ async fn steps(
     reader: &mut Reader<BufReader<std::fs::File>>,
     cancel: &AtomicBool,
     on_progress: &mut dyn FnMut(u64),
+    rows: &mut BTreeMap<String, u64>,
 ) -> Result<(), Stop> {
     guarded(db, cancel, db.batch_execute(PREAMBLE)).await.map_err(|e| stop(cancel, None, e))?;
     loop {
@@ -225,7 +231,7 @@ async fn steps(
                 // The extended protocol: the server runs at most one statement per message.
                 guarded(db, cancel, db.execute_typed(&sql, &[])).await.map_err(|e| stop(cancel, Some(line), e))?;
             }
-            Item::Copy { line, sql } => {
+            Item::Copy { line, sql, table } => {
                 let sink = guarded(db, cancel, db.copy_in::<str, Cursor<Vec<u8>>>(&sql))
                     .await
                     .map_err(|e| stop(cancel, Some(line), e))?;
@@ -239,7 +245,9 @@ async fn steps(
                         .map_err(|e| stop(cancel, Some(line), e))?;
                     on_progress(reader.bytes());
                 }
-                guarded(db, cancel, sink.as_mut().finish()).await.map_err(|e| stop(cancel, Some(line), e))?;
+                let copied =
+                    guarded(db, cancel, sink.as_mut().finish()).await.map_err(|e| stop(cancel, Some(line), e))?;
+                *rows.entry(table).or_default() += copied;
             }
         }
         on_progress(reader.bytes());

@@ -22,6 +22,7 @@ fn round_trip_after_changes_restores_every_table() {
     let counts = restore::table_counts(&client(&stack)).unwrap();
     assert_eq!(counts.get("audit.log"), Some(&100));
     assert_eq!(counts.get("public.\"Weird Name\""), Some(&2));
+    assert_eq!(replayed.rows, counts, "the replay's COPY tags are every table's rows, as the server counts them");
     let public = stack.psql("SELECT nspowner::regrole FROM pg_namespace WHERE nspname = 'public'");
     assert_eq!(public, "pg_database_owner", "public is as a fresh database has it");
     // The database still accepts a second restore of the same file.
