@@ -170,9 +170,14 @@ fn take_verified_unless(
 /// elsewhere. [`take_verified_of_target`] runs it beside the dump.
 fn ensure_backup_covers_target(ctx: &Ctx, env: &Environment) -> Result<()> {
     let compose = ctx.compose(env)?;
-    let client = pg_client(ctx, env, &compose)?;
-    let url = ctx.database_url(&compose)?;
-    ensure_same_database(&client, &url, &env.name())
+    // Both sides at once: psql where pg_dump runs, and drydock's own
+    // connection to the target (each finds the database on its own).
+    let (dumper, target) = std::thread::scope(|scope| {
+        let target = scope.spawn(|| ctx.database_url(&compose).and_then(|url| target_identity(&url)));
+        let dumper = pg_client(ctx, env, &compose).and_then(|client| dumper_identity(&client));
+        (dumper, target.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+    });
+    compare_identities(dumper?, target, &env.name())
 }
 
 /// Which database a session reaches: its cluster, port and name.
@@ -203,17 +208,31 @@ fn parse_identity(line: &str) -> Option<Identity> {
     })
 }
 
+/// What cannot be checked stays a failure (exit 1), not a refusal.
+const CANNOT_CHECK: &str = "cannot check that the backup is of the database being changed, nothing was changed";
+
 /// Refuses, naming what differs, unless `client` (where pg_dump runs) and
 /// `url` (what gets changed) reach the same database.
+#[cfg(test)]
 fn ensure_same_database(client: &PgClient, url: &str, env: &str) -> Result<()> {
-    let dumper = client.describe(PgTool::PgDump);
-    let cannot = "cannot check that the backup is of the database being changed, nothing was changed";
+    compare_identities(dumper_identity(client)?, target_identity(url), env)
+}
+
+/// The database pg_dump would read, asked with psql where pg_dump runs, and
+/// how to name that place in messages.
+fn dumper_identity(client: &PgClient) -> Result<(Identity, String)> {
     let out = client
         .query(IDENTITY_SQL)
-        .wrap_err_with(|| format!("{cannot}: asking {} failed", client.describe(PgTool::Psql)))?;
-    let backup = parse_identity(&out)
-        .ok_or_else(|| eyre::eyre!("{cannot}: unexpected answer from {}: {out:?}", client.describe(PgTool::Psql)))?;
-    let target = target_identity(url).wrap_err(cannot)?;
+        .wrap_err_with(|| format!("{CANNOT_CHECK}: asking {} failed", client.describe(PgTool::Psql)))?;
+    let identity = parse_identity(&out).ok_or_else(|| {
+        eyre::eyre!("{CANNOT_CHECK}: unexpected answer from {}: {out:?}", client.describe(PgTool::Psql))
+    })?;
+    Ok((identity, client.describe(PgTool::PgDump)))
+}
+
+/// Refuses (exit 2), naming what differs, unless pg_dump's database is the target.
+fn compare_identities((backup, dumper): (Identity, String), target: Result<Identity>, env: &str) -> Result<()> {
+    let target = target.wrap_err(CANNOT_CHECK)?;
     let mut differs = Vec::new();
     if backup.system_identifier != target.system_identifier {
         differs.push("cluster (system identifier)");

@@ -12,8 +12,8 @@
 //! }
 //! ```
 
-use compose::Compose;
 pub use compose::PgTool;
+use compose::{Compose, DatabaseTarget};
 
 use crate::BackupError;
 
@@ -140,6 +140,8 @@ pub enum PgClient {
         /// Where drydock's own connections go (restore's replay), if not to
         /// the container's address: a tunnel, `DATABASE_URL`.
         driver: Option<Database>,
+        /// The running container it was made for (pg_dump and psql run in it).
+        target: DatabaseTarget,
     },
     /// The host's programs, over TCP.
     Host {
@@ -160,7 +162,7 @@ impl PgClient {
             sslmode: None,
             password: target.password().map(str::to_owned),
         };
-        Ok(PgClient::Container { compose: compose.clone(), db, driver: None })
+        Ok(PgClient::Container { compose: compose.clone(), db, driver: None, target })
     }
 
     /// The host's client programs against a connection URL.
@@ -195,8 +197,8 @@ impl PgClient {
     /// local end). The host's programs already use their URL.
     pub fn with_driver_url(self, url: &str) -> Result<PgClient, BackupError> {
         Ok(match self {
-            PgClient::Container { compose, db, .. } => {
-                PgClient::Container { compose, db, driver: Some(Database::from_url(url)?) }
+            PgClient::Container { compose, db, target, .. } => {
+                PgClient::Container { compose, db, driver: Some(Database::from_url(url)?), target }
             }
             host @ PgClient::Host { .. } => host,
         })
@@ -250,9 +252,9 @@ impl PgClient {
         let mut vars = self.database().vars();
         vars.push(("PGAPPNAME", Some(application_name.to_owned())));
         let mut expr = match self {
-            PgClient::Container { compose, .. } => {
+            PgClient::Container { compose, target, .. } => {
                 let names: Vec<&str> = vars.iter().filter(|(_, v)| v.is_some()).map(|(n, _)| *n).collect();
-                compose.exec_pg(tool, args, &names).map_err(BackupError::compose)?
+                compose.exec_pg(target, tool, args, &names).map_err(BackupError::compose)?
             }
             PgClient::Host { .. } => duct::cmd(program, args),
         };
@@ -277,7 +279,7 @@ impl PgClient {
             .run()
             .map_err(|e| BackupError::Spawn { program: psql.clone(), detail: e.to_string() })?;
         if !out.status.success() {
-            return Err(self.engine_down().unwrap_or_else(|| BackupError::Query {
+            return Err(self.database_down().unwrap_or_else(|| BackupError::Query {
                 program: psql,
                 stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
             }));
@@ -286,11 +288,14 @@ impl PgClient {
     }
 
     /// After a program in the database container failed: the engine's own
-    /// error if it does not answer now (asked, not guessed from the
-    /// program's output, which may be a cut connection's few words).
-    pub(crate) fn engine_down(&self) -> Option<BackupError> {
+    /// error if it does not answer now, or, if no database container runs
+    /// now, the error that says how to start it (asked, not guessed from
+    /// the program's output, which may be a cut connection's few words).
+    pub(crate) fn database_down(&self) -> Option<BackupError> {
         match self {
-            PgClient::Container { compose, .. } => compose.ping().err().map(BackupError::compose),
+            PgClient::Container { compose, .. } => {
+                compose.ping().err().or_else(|| compose.database_container().err()).map(BackupError::compose)
+            }
             PgClient::Host { .. } => None,
         }
     }

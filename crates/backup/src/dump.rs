@@ -144,7 +144,7 @@ pub fn dump(
         if stderr.contains("no space left on device") || stderr.contains("disk quota exceeded") {
             return Err(BackupError::DiskFull { dir: dir.to_string() });
         }
-        if let Some(down) = client.engine_down() {
+        if let Some(down) = client.database_down() {
             return Err(down);
         }
         return Err(BackupError::PgDumpFailed {

@@ -19,6 +19,8 @@ pub struct DatabaseTarget {
     password: Option<String>,
     /// The `ssh://` docker host whose network `host` is on: reach it through a tunnel.
     ssh: Option<String>,
+    /// Id of the running database container this was read from.
+    container: String,
 }
 
 impl DatabaseTarget {
@@ -35,6 +37,12 @@ impl DatabaseTarget {
     /// The password, if any (for `PGPASSWORD` of a child process).
     pub fn password(&self) -> Option<&str> {
         self.password.as_deref()
+    }
+
+    /// Id of the running database container this target was read from: the
+    /// container [`Compose::exec_pg`] runs pg_dump and psql in.
+    pub fn container_id(&self) -> &str {
+        &self.container
     }
 
     /// The `ssh://` docker host this address is only reachable through (the
@@ -343,7 +351,7 @@ impl Compose {
                 (remote_host(remote), port.parse().unwrap_or(5432))
             }
         };
-        Ok(DatabaseTarget { user, dbname, host, port, password, ssh })
+        Ok(DatabaseTarget { user, dbname, host, port, password, ssh, container: c.id.clone() })
     }
 
     /// Secret values the environment's compose files (and `.env`) declare, read
@@ -389,6 +397,7 @@ mod tests {
             port: 5432,
             password: Some("p@ss:w/rd".into()),
             ssh: None,
+            container: "0123456789ab".into(),
         };
         assert_eq!(t.url(), "postgresql://app:p%40ss%3Aw%2Frd@172.18.0.2:5432/my%20db");
         assert_eq!(t.to_string(), "postgresql://app:***@172.18.0.2:5432/my%20db");

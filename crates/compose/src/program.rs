@@ -9,7 +9,7 @@ use config::Environment;
 
 use crate::command::{Cmd, PgTool};
 use crate::state::{ContainerState, Decision, ServiceSpec, ServiceState};
-use crate::ComposeError;
+use crate::{ComposeError, DatabaseTarget};
 
 /// Which compose implementation runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -481,20 +481,26 @@ impl Compose {
         self.command(&Cmd::Logs { follow, tail, services })
     }
 
-    /// `docker exec <database container> <tool> <args...>`: a PostgreSQL
-    /// client program in the running database container (no other program,
-    /// no other container: the one [`Compose::database_target`] addresses, so
-    /// pg_dump and drydock's connections reach the same server), no TTY, no
+    /// `docker exec <container> <tool> <args...>`: a PostgreSQL client program
+    /// in the running database container, by the id a [`DatabaseTarget`]
+    /// read a moment ago ([`DatabaseTarget::container_id`]: no other
+    /// program, no other container, so pg_dump and drydock's connections
+    /// reach the same server, and no second engine lookup), no TTY, no
     /// stdin (no caller sends any; older engines could hang on an attached
     /// empty one), stdout free for the caller to stream. Killing the docker
     /// client does not stop the program in the container: the engine does
     /// not signal it. Environment variables
     /// named in `env_names` are passed through from drydock's own environment
-    /// (values never enter argv). A database that does not run is an error
-    /// that says how to start it.
-    pub fn exec_pg(&self, tool: PgTool, args: &[&str], env_names: &[&str]) -> Result<duct::Expression, ComposeError> {
-        let container = self.database_container()?;
-        self.command(&Cmd::Exec { container: &container.id, env_names, tool, args })
+    /// (values never enter argv). A container that stopped since its lookup
+    /// fails the exec with the engine's own word.
+    pub fn exec_pg(
+        &self,
+        target: &DatabaseTarget,
+        tool: PgTool,
+        args: &[&str],
+        env_names: &[&str],
+    ) -> Result<duct::Expression, ComposeError> {
+        self.command(&Cmd::Exec { container: target.container_id(), env_names, tool, args })
     }
 
     /// The services as `compose config` resolves them: image, build, pull

@@ -22,8 +22,9 @@ fn a_stopped_database_container_leaves_no_file() {
     let stack = seeded("bk-stopped");
     let client = PgClient::container(&stack.compose).unwrap();
     stack.raw_compose(&["stop", "postgres"]).stdout_null().stderr_null().run().unwrap();
-    // pg_dump runs in the running database container: a stopped one is
-    // found before anything is spawned, and the error says how to start it.
+    // pg_dump runs in the container the client was made for: once it has
+    // stopped, the failed exec is followed by asking the engine, and the
+    // error says how to start it.
     let err = backup::dump(&client, stack.backups(), "test", &|| false, &mut |_| {}).unwrap_err();
     assert!(matches!(err, BackupError::Compose { .. }) && err.to_string().contains("not running"), "{err:?}");
     assert_eq!(files(stack.backups()), Vec::<String>::new());
