@@ -498,7 +498,9 @@ fn generated_history(n: usize) -> Result<Utf8PathBuf> {
 
 /// `cargo xtask migrate bench` on a fresh database against psql in one
 /// session over the same network path (the container's address), each
-/// file in its own transaction as drydock runs it.
+/// file in its own transaction as drydock runs it; and against the same
+/// work by hand, the backup drydock takes before it changes anything
+/// (`docker exec pg_dump > file` + fsync) and then psql: the physical limit.
 fn bench_migrate(ctx: &Ctx, exe: &Utf8Path, name: &str, dir: &Utf8Path, rounds: usize) -> Result<Vec<Row>> {
     let bench = Bench::new(ctx, exe, "migrate", Some(dir), false)?;
     let loaded = migrate::load_dir(dir).map_err(|e| eyre!("{e}"))?;
@@ -523,10 +525,7 @@ fn bench_migrate(ctx: &Ctx, exe: &Utf8Path, name: &str, dir: &Utf8Path, rounds: 
         bench.stack.psql_db("postgres", "CREATE DATABASE demo OWNER demo;");
         Ok(())
     };
-    let (mut dd, mut raw) = (Vec::new(), Vec::new());
-    for round in 1..=rounds {
-        ctx.ui.line(format!("{name}, round {round}/{rounds}"));
-        fresh()?;
+    let psql = || {
         let mut psql = std::process::Command::new("psql");
         psql.args([
             "-X",
@@ -546,11 +545,25 @@ fn bench_migrate(ctx: &Ctx, exe: &Utf8Path, name: &str, dir: &Utf8Path, rounds: 
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped());
-        raw.push(measure(psql, "psql one session")?);
+        psql
+    };
+    let dump_file = bench.dir.join("raw.sql");
+    let (mut dd, mut raw, mut by_hand) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 1..=rounds {
+        ctx.ui.line(format!("{name}, round {round}/{rounds}"));
+        // The same work by hand: the backup drydock takes first, then psql.
+        fresh()?;
+        let (_, dumped) = raw_dump(&bench, &dump_file)?;
+        let applied = measure(psql(), "psql one session")?;
+        by_hand.push(Sample { secs: dumped.secs + applied.secs, rss: dumped.rss.max(applied.rss) });
+        fresh()?;
+        raw.push(measure(psql(), "psql one session")?);
+        // drydock last: the runs with nothing pending below need its ledger.
         fresh()?;
         bench.remove_backups();
         dd.push(measure(bench.drydock(&["migrate", "bench"]), "cargo xtask migrate bench")?);
     }
+    let _ = std::fs::remove_file(&dump_file);
     // drydock's own fixed cost: the same command with nothing pending (find the
     // database through the engine, read the folder, connect, read the ledger),
     // beside psql opening one session on the same path.
@@ -568,10 +581,17 @@ fn bench_migrate(ctx: &Ctx, exe: &Utf8Path, name: &str, dir: &Utf8Path, rounds: 
     Ok(vec![
         Row {
             name: name.to_owned(),
-            drydock: dd,
+            drydock: dd.clone(),
             baseline: raw,
             baseline_name: "psql, one session, tx per file",
             target: "≤ 1.0×".into(),
+        },
+        Row {
+            name: format!("{name}, backup by hand too"),
+            drydock: dd.clone(),
+            baseline: by_hand,
+            baseline_name: "docker exec pg_dump > file + fsync, then psql",
+            target: "the physical limit".into(),
         },
         Row {
             name: format!("{name}: nothing pending"),
