@@ -25,6 +25,7 @@
 mod common;
 
 use std::fs::File;
+use std::io::{BufRead, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::process::Child;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -321,12 +322,33 @@ fn database_killed_during_restore() {
     let wanted = stack.data_checksum();
     stack.psql("UPDATE load SET body = md5(body) WHERE id % 2 = 0");
     let before = stack.data_checksum();
+    // A session holding ACCESS SHARE on `load` lets the safety backup read
+    // it, but keeps the replay's preamble (which drops the schema) waiting:
+    // the kill lands inside the restore's transaction, not after its COMMIT
+    // (a timed sleep let a fast replay commit first).
+    let mut locker = std::process::Command::new("docker")
+        .args(["exec", "-i", &stack.db_container(), "psql", "-X", "-q", "-A", "-t", "-U", "demo", "-d", "demo"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut to_locker = locker.stdin.take().unwrap();
+    to_locker.write_all(b"BEGIN;\nLOCK TABLE load IN ACCESS SHARE MODE;\nSELECT 'locked';\n").unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(locker.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "locked");
     let log = root.join("restore.log");
     let args = ["restore", target.as_str(), "--env", "prod", "--yes"];
     let child = spawn_logged(&root, &args, &[], &log);
-    wait_for("the replay", || read(&log).contains("] replay:"));
-    std::thread::sleep(Duration::from_millis(300));
+    wait_for("the replay waiting for the held lock", || {
+        stack.psql(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'drydock restore%' AND wait_event_type = 'Lock'",
+        ) == "1"
+    });
     duct::cmd!("docker", "kill", stack.db_container()).stdout_null().run().unwrap();
+    drop(to_locker);
+    let _ = locker.kill();
+    let _ = locker.wait();
     let (code, text) = finish(child, &log);
     eprintln!("database killed during restore: exit {code}\n{text}");
     assert!(code == 1 || code == 3, "{text}");
