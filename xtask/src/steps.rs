@@ -543,6 +543,17 @@ fn take_deploy_lock(run: &mut Run, mut note: String) -> Result<String> {
             }
             // Another deploy holds it: refused, this run changed nothing (exit 2).
             Err(busy @ deploylock::LockError::Busy { .. }) => return Err(crate::exit::refused(busy.into())),
+            Err(e @ deploylock::LockError::Database(_)) => {
+                let from = match std::env::var("DATABASE_URL").is_ok_and(|u| !u.is_empty()) {
+                    true => "DATABASE_URL, which overrides the compose database: check it",
+                    false => "the database container's address",
+                };
+                return Err(eyre::Report::new(e).wrap_err(format!(
+                    "no answer from {} ({from}) for 15 s: check that the database runs and is reachable (`cargo xtask status {}`)",
+                    compose::redact_url(&url),
+                    run.env.name()
+                )));
+            }
             other => break other?,
         }
     };

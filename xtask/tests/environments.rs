@@ -270,3 +270,32 @@ fn a_target_the_backup_would_not_cover_is_refused_and_the_dump_stopped() {
     drop(to_locker);
     locker.wait().unwrap();
 }
+
+#[test]
+fn a_target_that_does_not_answer_changes_nothing() {
+    let stack = Stack::with_demo_copy("no-answer", Flavor::V2, |_| {});
+    let root = workspace(&stack);
+    stack.up_database();
+    // A port nothing listens on: bound, read, released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("postgresql://demo:demo-secret@127.0.0.1:{port}/demo");
+    let (code, text) = drydock(&root, &["migrate", "prod"], Some(&url));
+    eprintln!("migrate with DATABASE_URL at a closed port: exit {code}\n{text}");
+    assert_eq!(code, 1, "a failure, not a refusal or success\n{text}");
+    assert!(text.contains("nothing was changed"), "{text}");
+    assert!(
+        text.contains(&format!("127.0.0.1:{port}")) && text.contains("DATABASE_URL"),
+        "the target is not named\n{text}"
+    );
+    assert!(text.contains("cargo xtask status prod"), "no way to find out is said\n{text}");
+    assert!(!text.contains("demo-secret"), "the password was printed\n{text}");
+    let backups: Vec<String> = std::fs::read_dir(stack.backups())
+        .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    assert!(!backups.iter().any(|n| n.starts_with("backup_prod_")), "a backup was taken: {backups:?}");
+    assert_eq!(
+        stack.psql("SELECT to_regclass('public._prisma_migrations') IS NULL"),
+        "t",
+        "the compose database was migrated"
+    );
+}
