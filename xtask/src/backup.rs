@@ -73,7 +73,8 @@ pub(crate) fn run(ctx: &Ctx, args: Args) -> Result<()> {
 /// backup`). Reports bytes to `progress`; prints path, size, duration and
 /// throughput.
 pub(crate) fn take_verified(ctx: &Ctx, env: &Environment, progress: &Progress) -> Result<Utf8PathBuf> {
-    take_verified_unless(ctx, env, progress, &AtomicBool::new(false))
+    let client = pg_client(ctx, env, &ctx.compose(env)?)?;
+    take_verified_unless(ctx, env, &client, progress, &AtomicBool::new(false))
 }
 
 /// A verified backup of the database that is about to change: the BACKUP
@@ -88,15 +89,19 @@ pub(crate) fn take_verified(ctx: &Ctx, env: &Environment, progress: &Progress) -
 /// verified backup of the database pg_dump reaches. A check that panics
 /// stops the dump too, then the panic goes on.
 pub(crate) fn take_verified_of_target(ctx: &Ctx, env: &Environment, progress: &Progress) -> Result<Utf8PathBuf> {
+    let compose = ctx.compose(env)?;
+    // One client for the dump and the check's psql: both run where pg_dump runs.
+    let client = pg_client(ctx, env, &compose)?;
     let refused = AtomicBool::new(false);
     std::thread::scope(|scope| {
         let check = scope.spawn(|| {
-            let checked =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ensure_backup_covers_target(ctx, env)));
+            let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                ensure_backup_covers_target(ctx, &compose, &client, &env.name())
+            }));
             refused.store(!matches!(checked, Ok(Ok(()))), Ordering::Relaxed);
             checked
         });
-        let taken = take_verified_unless(ctx, env, progress, &refused);
+        let taken = take_verified_unless(ctx, env, &client, progress, &refused);
         let checked = match check.join() {
             Ok(Ok(checked)) => checked,
             Ok(Err(panic)) | Err(panic) => std::panic::resume_unwind(panic),
@@ -138,11 +143,10 @@ pub(crate) fn before_migration(e: eyre::Report) -> eyre::Report {
 fn take_verified_unless(
     ctx: &Ctx,
     env: &Environment,
+    client: &PgClient,
     progress: &Progress,
     refused: &AtomicBool,
 ) -> Result<Utf8PathBuf> {
-    let compose = ctx.compose(env)?;
-    let client = pg_client(ctx, env, &compose)?;
     let dir = ctx.backups_dir_of(env)?;
     let guard = Interruptible::enter()?;
     let ui = ctx.ui;
@@ -168,16 +172,15 @@ fn take_verified_unless(
 /// database that is about to change ([`Ctx::database_url`]): in container
 /// mode pg_dump reads the compose database, while `DATABASE_URL` may point
 /// elsewhere. [`take_verified_of_target`] runs it beside the dump.
-fn ensure_backup_covers_target(ctx: &Ctx, env: &Environment) -> Result<()> {
-    let compose = ctx.compose(env)?;
-    // Both sides at once: psql where pg_dump runs, and drydock's own
-    // connection to the target (each finds the database on its own).
+fn ensure_backup_covers_target(ctx: &Ctx, compose: &compose::Compose, client: &PgClient, env: &str) -> Result<()> {
+    // Both sides at once: psql where pg_dump runs (`client`), and drydock's
+    // own connection to the target, found on its own.
     let (dumper, target) = std::thread::scope(|scope| {
-        let target = scope.spawn(|| ctx.database_url(&compose).and_then(|url| target_identity(&url)));
-        let dumper = pg_client(ctx, env, &compose).and_then(|client| dumper_identity(&client));
+        let target = scope.spawn(|| ctx.database_url(compose).and_then(|url| target_identity(&url)));
+        let dumper = dumper_identity(client);
         (dumper, target.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
     });
-    compare_identities(dumper?, target, &env.name())
+    compare_identities(dumper?, target, env)
 }
 
 /// Which database a session reaches: its cluster, port and name.

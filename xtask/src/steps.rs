@@ -532,6 +532,16 @@ fn lock_running(run: &mut Run) -> Result<String> {
 /// The deploy lock, on the running database's connection; `note` ends the outcome.
 fn take_deploy_lock(run: &mut Run, mut note: String) -> Result<String> {
     let url = run.ctx.database_url(&run.compose)?;
+    let from = match std::env::var("DATABASE_URL").is_ok_and(|u| !u.is_empty()) {
+        true => "DATABASE_URL, which overrides the compose database: check it",
+        false => "the database container's address",
+    };
+    // Named by host and port only: a URL that does not parse is never
+    // printed (its password could not be told apart and hidden).
+    let address = match pgconn::parse(&url) {
+        Ok(params) => address(&params),
+        Err(e) => bail!("the database URL ({from}) cannot be read: {e}"),
+    };
     let dir = run.ctx.backups_dir_of(&run.env)?;
     // A database that just turned healthy may still refuse TCP for a moment
     // (official images run their init server on the socket only): retry briefly.
@@ -544,13 +554,8 @@ fn take_deploy_lock(run: &mut Run, mut note: String) -> Result<String> {
             // Another deploy holds it: refused, this run changed nothing (exit 2).
             Err(busy @ deploylock::LockError::Busy { .. }) => return Err(crate::exit::refused(busy.into())),
             Err(e @ deploylock::LockError::Database(_)) => {
-                let from = match std::env::var("DATABASE_URL").is_ok_and(|u| !u.is_empty()) {
-                    true => "DATABASE_URL, which overrides the compose database: check it",
-                    false => "the database container's address",
-                };
                 return Err(eyre::Report::new(e).wrap_err(format!(
-                    "no answer from {} ({from}) for 15 s: check that the database runs and is reachable (`cargo xtask status {}`)",
-                    compose::redact_url(&url),
+                    "the database at {address} ({from}), tried for 15 s: check that it runs and is reachable (`cargo xtask status {}`)",
                     run.env.name()
                 )));
             }
@@ -562,6 +567,14 @@ fn take_deploy_lock(run: &mut Run, mut note: String) -> Result<String> {
     }
     run.lock = Some(lock);
     Ok(format!("held{note}"))
+}
+
+/// `host:port` of each host a connection string names (5432 and the
+/// local socket's `localhost` by default), never its role or password.
+fn address(params: &pgconn::Params) -> String {
+    let hosts = if params.hosts.is_empty() { vec!["localhost".to_owned()] } else { params.hosts.clone() };
+    let port = |i: usize| params.ports.get(i).or(params.ports.first()).copied().unwrap_or(5432);
+    hosts.iter().enumerate().map(|(i, h)| format!("{h}:{}", port(i))).collect::<Vec<_>>().join(", ")
 }
 
 fn backup_step(run: &mut Run) -> Result<String> {
@@ -1044,11 +1057,11 @@ fn report(run: &mut Run) -> Result<String> {
     // The server's own COPY tags of the committed replay: the rows restored,
     // not a count taken after the app services started writing again.
     let Some(r) = &job.replayed else { bail!("nothing was replayed: the report follows the replay step") };
-    let rows: Vec<Vec<String>> = r.rows.iter().map(|(t, n)| vec![t.clone(), n.to_string()]).collect();
-    let mut report = ui.table_lines(&["TABLE", "ROWS"], &rows);
+    let rows: Vec<Vec<String>> = r.rows.iter().map(|(t, n)| vec![crate::ui::printable(t), n.to_string()]).collect();
+    let mut report = ui.table_lines(&["TABLE (AS THE FILE NAMES IT)", "ROWS COPIED"], &rows);
     let mut outcome = format!("{} tables", r.rows.len());
     report.push(format!(
-        "{} {} tables, {} replayed in {}",
+        "{} {} tables' rows copied, {} replayed in {}",
         ui.green("restored:"),
         r.rows.len(),
         human_bytes(r.bytes),

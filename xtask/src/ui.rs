@@ -309,6 +309,13 @@ pub(crate) fn redact(text: &str) -> String {
     compose::redact_url(&out)
 }
 
+/// `text` with every control character (a newline, an escape sequence)
+/// shown as `\u{..}`: for names a file or a server chose, so they cannot
+/// forge lines or colours on the terminal.
+pub(crate) fn printable(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { c.escape_unicode().to_string() } else { c.to_string() }).collect()
+}
+
 /// Human size: `1.5 MiB`.
 pub(crate) fn human_bytes(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -337,6 +344,16 @@ pub(crate) fn human_duration(d: Duration) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn names_cannot_forge_lines_or_colours() {
+        for name in ["a\nrestored: 0 tables", "a\r\x1b[32mok", "\u{7f}\u{85}tab\there"] {
+            let shown = super::printable(name);
+            assert!(!shown.chars().any(char::is_control), "{shown:?}");
+        }
+        assert_eq!(super::printable("public.\"Weird Name\""), "public.\"Weird Name\"");
+        assert_eq!(super::printable("a\nb"), "a\\u{a}b");
+    }
+
     #[test]
     fn table_columns_align_by_visible_width() {
         let ui = super::Ui { tty: true, color: true };

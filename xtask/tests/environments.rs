@@ -215,8 +215,6 @@ fn an_unreachable_docker_engine_is_named_and_changes_nothing() {
 
 #[test]
 fn a_target_the_backup_would_not_cover_is_refused_and_the_dump_stopped() {
-    use std::io::{BufRead, Write};
-
     let stack = Stack::with_demo_copy("elsewhere", Flavor::V2, |_| {});
     let root = workspace(&stack);
     stack.up_database();
@@ -224,17 +222,7 @@ fn a_target_the_backup_would_not_cover_is_refused_and_the_dump_stopped() {
     // running, whatever the machine's speed, when the identity check beside
     // it refuses.
     stack.psql("CREATE TABLE big AS SELECT g AS id FROM generate_series(1, 1000) g");
-    let mut locker = std::process::Command::new("docker")
-        .args(["exec", "-i", &stack.db_container(), "psql", "-X", "-q", "-A", "-t", "-U", "demo", "-d", "demo"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut to_locker = locker.stdin.take().unwrap();
-    to_locker.write_all(b"BEGIN;\nLOCK TABLE big IN ACCESS EXCLUSIVE MODE;\nSELECT 'locked';\n").unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(locker.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    assert_eq!(line.trim(), "locked");
+    let locker = common::HeldLock::new(&stack, "big", "ACCESS EXCLUSIVE");
     let cluster = testbench::Cluster::shared();
     let other = cluster.database();
     let no_ledger = |url: &str| {
@@ -267,8 +255,7 @@ fn a_target_the_backup_would_not_cover_is_refused_and_the_dump_stopped() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     assert_eq!(stack.psql(sessions), "0", "a pg_dump session outlived the refusal\n{text}");
-    drop(to_locker);
-    locker.wait().unwrap();
+    drop(locker);
 }
 
 #[test]
@@ -289,6 +276,13 @@ fn a_target_that_does_not_answer_changes_nothing() {
     );
     assert!(text.contains("cargo xtask status prod"), "no way to find out is said\n{text}");
     assert!(!text.contains("demo-secret"), "the password was printed\n{text}");
+    // A URL that does not parse (an unencoded `/` in the password) is never printed.
+    let unreadable = format!("postgresql://demo:pa/ss-secret@127.0.0.1:{port}/demo");
+    let (code, text) = drydock(&root, &["migrate", "prod"], Some(&unreadable));
+    eprintln!("migrate with an unreadable DATABASE_URL: exit {code}\n{text}");
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("cannot be read") && text.contains("DATABASE_URL"), "{text}");
+    assert!(!text.contains("ss-secret"), "the password was printed\n{text}");
     let backups: Vec<String> = std::fs::read_dir(stack.backups())
         .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
         .unwrap_or_default();

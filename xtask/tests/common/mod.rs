@@ -72,3 +72,39 @@ pub fn spawn_drydock(root: &Utf8Path, args: &[&str]) -> std::process::Child {
         .spawn()
         .expect("start the xtask binary")
 }
+
+/// A psql session in the database container that holds `LOCK TABLE table
+/// IN mode MODE` in an open transaction until dropped: a test's way to keep
+/// a step that needs a conflicting lock waiting, whatever the machine's speed.
+pub struct HeldLock {
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+}
+
+impl HeldLock {
+    pub fn new(stack: &Stack, table: &str, mode: &str) -> HeldLock {
+        use std::io::{BufRead, Write};
+        let mut child = Command::new("docker")
+            .args(["exec", "-i", &stack.db_container(), "psql", "-X", "-q", "-A", "-t", "-U", "demo", "-d", "demo"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start psql in the database container");
+        let mut stdin = child.stdin.take().unwrap();
+        writeln!(stdin, "BEGIN;\nLOCK TABLE {table} IN {mode} MODE;\nSELECT 'locked';").unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "locked", "the lock on {table} was not taken");
+        HeldLock { child, stdin: Some(stdin) }
+    }
+}
+
+impl Drop for HeldLock {
+    /// Ends the session: psql reads the end of its input and exits, its
+    /// transaction rolled back (killing the docker client would leave psql
+    /// running in the container), and the client is reaped.
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        let _ = self.child.wait();
+    }
+}
