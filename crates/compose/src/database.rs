@@ -85,10 +85,10 @@ fn redact_userinfo(text: &str) -> String {
     while let Some(i) = rest.find("://") {
         let (head, tail) = rest.split_at(i + 3);
         out.push_str(head);
-        // The authority ends where a URL's does, or where the surrounding text resumes.
-        let end = tail
-            .find(|c: char| matches!(c, '/' | '?' | '#') || c.is_whitespace() || matches!(c, '"' | '`' | '>'))
-            .unwrap_or(tail.len());
+        // Up to where the surrounding text resumes, not where a URL's
+        // authority ends: a password with an unencoded `/`, `?` or `#` is
+        // malformed, yet it is still a password (the last `@` ends it).
+        let end = tail.find(|c: char| c.is_whitespace() || matches!(c, '"' | '`' | '>')).unwrap_or(tail.len());
         let authority = &tail[..end];
         match authority.rfind('@') {
             Some(at) => {
@@ -414,6 +414,9 @@ mod tests {
                 "cannot reach postgres://u:***@h/db: refused; mail me@example.com",
             ),
             ("a postgres://u:x@h and b mysql://v:y@k/d", "a postgres://u:***@h and b mysql://v:***@k/d"),
+            ("postgres://app:pa/ss@db/app", "postgres://app:***@db/app"),
+            ("postgres://app:p#s?s@db/app?x=1", "postgres://app:***@db/app?x=1"),
+            ("see https://example.com/a@b", "see https://example.com/a@b"),
             (
                 "postgresql://h/db?sslmode=disable&password=s3cr%24t&x=1",
                 "postgresql://h/db?sslmode=disable&password=***&x=1",
