@@ -88,7 +88,7 @@ pub(crate) fn take_verified(ctx: &Ctx, env: &Environment, progress: &Progress) -
 /// refuses after the dump finished names the backup that was written, a
 /// verified backup of the database pg_dump reaches. A check that panics
 /// stops the dump too, then the panic goes on.
-pub(crate) fn take_verified_of_target(ctx: &Ctx, env: &Environment, progress: &Progress) -> Result<Utf8PathBuf> {
+pub(crate) fn take_verified_of_target(ctx: &Ctx, env: &Environment, progress: &Progress) -> Result<OfTarget> {
     let compose = ctx.compose(env)?;
     // One client for the dump and the check's psql: both run where pg_dump runs.
     let client = pg_client(ctx, env, &compose)?;
@@ -98,7 +98,7 @@ pub(crate) fn take_verified_of_target(ctx: &Ctx, env: &Environment, progress: &P
             let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 ensure_backup_covers_target(ctx, &compose, &client, &env.name())
             }));
-            refused.store(!matches!(checked, Ok(Ok(()))), Ordering::Relaxed);
+            refused.store(!matches!(checked, Ok(Ok(_))), Ordering::Relaxed);
             checked
         });
         let taken = take_verified_unless(ctx, env, &client, progress, &refused);
@@ -109,7 +109,7 @@ pub(crate) fn take_verified_of_target(ctx: &Ctx, env: &Environment, progress: &P
         // The check's error leads, with its mark (a mismatch is a refusal,
         // exit 2; a check that could not ask a failure, 1).
         match (checked, taken) {
-            (Ok(()), taken) => taken,
+            (Ok(target_url), taken) => taken.map(|path| OfTarget { path, target_url }),
             (Err(check), Ok(path)) => Err(check.wrap_err(format!(
                 "the backup written meanwhile, {path}, is of the database pg_dump reaches, not known to be the target"
             ))),
@@ -120,6 +120,15 @@ pub(crate) fn take_verified_of_target(ctx: &Ctx, env: &Environment, progress: &P
             (Err(check), Err(_)) => Err(check),
         }
     })
+}
+
+/// A verified backup of the database about to change, and the URL the
+/// identity check proved reaches that database: a mutation that follows much
+/// later (a restore's replay, after the prompt and the lock) connects there.
+pub(crate) struct OfTarget {
+    pub(crate) path: Utf8PathBuf,
+    /// Contains the password: never print it.
+    pub(crate) target_url: String,
 }
 
 fn is_interrupted(report: &eyre::Report) -> bool {
@@ -172,15 +181,20 @@ fn take_verified_unless(
 /// database that is about to change ([`Ctx::database_url`]): in container
 /// mode pg_dump reads the compose database, while `DATABASE_URL` may point
 /// elsewhere. [`take_verified_of_target`] runs it beside the dump.
-fn ensure_backup_covers_target(ctx: &Ctx, compose: &compose::Compose, client: &PgClient, env: &str) -> Result<()> {
+fn ensure_backup_covers_target(ctx: &Ctx, compose: &compose::Compose, client: &PgClient, env: &str) -> Result<String> {
     // Both sides at once: psql where pg_dump runs (`client`), and drydock's
     // own connection to the target, found on its own.
     let (dumper, target) = std::thread::scope(|scope| {
-        let target = scope.spawn(|| ctx.database_url(compose).and_then(|url| target_identity(&url)));
+        let target = scope.spawn(|| ctx.database_url(compose).and_then(|url| Ok((target_identity(&url)?, url))));
         let dumper = dumper_identity(client);
         (dumper, target.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
     });
-    compare_identities(dumper?, target, env)
+    let (target, url) = match target {
+        Ok((identity, url)) => (Ok(identity), Some(url)),
+        Err(e) => (Err(e), None),
+    };
+    compare_identities(dumper?, target, env)?;
+    url.ok_or_else(|| eyre::eyre!("{CANNOT_CHECK}: no target URL"))
 }
 
 /// Which database a session reaches: its cluster, port and name.

@@ -312,7 +312,7 @@ fn baseline(ctx: &Ctx, env: &Environment) -> Result<()> {
     // STEP 2: a verified backup, unless the baseline refuses before any change anyway.
     if history.rows.is_empty() && !history.local.is_empty() {
         let progress = ui.progress(&format!("backing up {}", env.name()));
-        let path = crate::backup::take_verified_of_target(ctx, env, &progress);
+        let path = crate::backup::take_verified_of_target(ctx, env, &progress).map(|taken| taken.path);
         progress.finish();
         let path =
             path.wrap_err("the backup before the baseline failed, nothing was changed: fix the backup and run again")?;

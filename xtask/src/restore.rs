@@ -72,8 +72,9 @@ pub(crate) fn restore_into(
     confirmed: bool,
     options: Options,
 ) -> Result<()> {
-    // psql in the container counts rows; the replay connects where migrate does.
-    let client = pg_client(ctx, &env, &compose)?.with_driver_url(&ctx.database_url(&compose)?)?;
+    // psql where pg_dump runs reads the file's check; the replay connects
+    // where the safety backup's identity check proved the database is.
+    let client = pg_client(ctx, &env, &compose)?;
     let mut run = Run::new(ctx, env, compose, RESTORE.name, options);
     run.command = format!("cargo xtask restore {}", verified.path);
     run.restore = Some(RestoreInput { verified, client, confirmed, replayed: None });

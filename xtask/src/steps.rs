@@ -269,22 +269,38 @@ mod verified {
     use camino::{Utf8Path, Utf8PathBuf};
     use eyre::Result;
 
-    /// A verified backup taken by this run (trailer, size, fsync, sidecar checked).
-    #[derive(Debug)]
+    /// A verified backup taken by this run (trailer, size, fsync, sidecar
+    /// checked), and the URL its identity check proved reaches the database
+    /// it is of.
     pub(crate) struct VerifiedBackup {
         path: Utf8PathBuf,
+        target_url: String,
+    }
+
+    impl std::fmt::Debug for VerifiedBackup {
+        /// The path only: the URL holds the password.
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("VerifiedBackup").field("path", &self.path).finish_non_exhaustive()
+        }
     }
 
     impl VerifiedBackup {
         /// Takes one (the BACKUP step's only way to make the token).
         pub(super) fn take(run: &super::Run) -> Result<VerifiedBackup> {
-            let path = crate::backup::take_verified_of_target(run.ctx, &run.env, &run.progress)?;
-            Ok(VerifiedBackup { path })
+            let taken = crate::backup::take_verified_of_target(run.ctx, &run.env, &run.progress)?;
+            Ok(VerifiedBackup { path: taken.path, target_url: taken.target_url })
         }
 
         /// The backup file.
         pub(crate) fn path(&self) -> &Utf8Path {
             &self.path
+        }
+
+        /// Where the database this is a backup of was reached when it was
+        /// taken (contains the password): a restore replays there, not
+        /// where a URL derived before the prompt and the lock pointed.
+        pub(crate) fn target_url(&self) -> &str {
+            &self.target_url
         }
     }
 }
@@ -1006,12 +1022,16 @@ fn stop_app(run: &mut Run) -> Result<String> {
 }
 
 fn replay(run: &mut Run) -> Result<String> {
-    input(run)?;
+    let Some(backup) = &run.backup else {
+        bail!("refusing to replay without a verified backup of this run");
+    };
+    // The replay connects where the safety backup's identity check proved
+    // the backed-up database is.
+    let client = input(run)?.client.clone().with_driver_url(backup.target_url())?;
     run.state = run.state.changing_data();
     let job = input(run)?;
     let size = job.verified.size;
-    let replayed =
-        restore::replay(&job.client, &job.verified, run.interrupted, &mut |n| run.progress.bytes(n, Some(size)));
+    let replayed = restore::replay(&client, &job.verified, run.interrupted, &mut |n| run.progress.bytes(n, Some(size)));
     match replayed {
         Ok(replayed) => {
             let outcome = format!(
