@@ -189,12 +189,11 @@ fn ensure_backup_covers_target(ctx: &Ctx, compose: &compose::Compose, client: &P
         let dumper = dumper_identity(client);
         (dumper, target.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
     });
-    let (target, url) = match target {
-        Ok((identity, url)) => (Ok(identity), Some(url)),
-        Err(e) => (Err(e), None),
-    };
-    compare_identities(dumper?, target, env)?;
-    url.ok_or_else(|| eyre::eyre!("{CANNOT_CHECK}: no target URL"))
+    // The dumper side's error leads.
+    let dumper = dumper?;
+    let (target, url) = target.wrap_err(CANNOT_CHECK)?;
+    compare_identities(dumper, target, env)?;
+    Ok(url)
 }
 
 /// Which database a session reaches: its cluster, port and name.
@@ -232,7 +231,7 @@ const CANNOT_CHECK: &str = "cannot check that the backup is of the database bein
 /// `url` (what gets changed) reach the same database.
 #[cfg(test)]
 fn ensure_same_database(client: &PgClient, url: &str, env: &str) -> Result<()> {
-    compare_identities(dumper_identity(client)?, target_identity(url), env)
+    compare_identities(dumper_identity(client)?, target_identity(url).wrap_err(CANNOT_CHECK)?, env)
 }
 
 /// The database pg_dump would read, asked with psql where pg_dump runs, and
@@ -248,8 +247,7 @@ fn dumper_identity(client: &PgClient) -> Result<(Identity, String)> {
 }
 
 /// Refuses (exit 2), naming what differs, unless pg_dump's database is the target.
-fn compare_identities((backup, dumper): (Identity, String), target: Result<Identity>, env: &str) -> Result<()> {
-    let target = target.wrap_err(CANNOT_CHECK)?;
+fn compare_identities((backup, dumper): (Identity, String), target: Identity, env: &str) -> Result<()> {
     let mut differs = Vec::new();
     if backup.system_identifier != target.system_identifier {
         differs.push("cluster (system identifier)");

@@ -266,41 +266,39 @@ impl<'a> Run<'a> {
 /// (the constructor is private to this module), and stopping app services
 /// ([`stop_services`]) takes it.
 mod verified {
-    use camino::{Utf8Path, Utf8PathBuf};
+    use camino::Utf8Path;
     use eyre::Result;
 
     /// A verified backup taken by this run (trailer, size, fsync, sidecar
     /// checked), and the URL its identity check proved reaches the database
     /// it is of.
     pub(crate) struct VerifiedBackup {
-        path: Utf8PathBuf,
-        target_url: String,
+        taken: crate::backup::OfTarget,
     }
 
     impl std::fmt::Debug for VerifiedBackup {
         /// The path only: the URL holds the password.
         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.debug_struct("VerifiedBackup").field("path", &self.path).finish_non_exhaustive()
+            f.debug_struct("VerifiedBackup").field("path", &self.taken.path).finish_non_exhaustive()
         }
     }
 
     impl VerifiedBackup {
         /// Takes one (the BACKUP step's only way to make the token).
         pub(super) fn take(run: &super::Run) -> Result<VerifiedBackup> {
-            let taken = crate::backup::take_verified_of_target(run.ctx, &run.env, &run.progress)?;
-            Ok(VerifiedBackup { path: taken.path, target_url: taken.target_url })
+            Ok(VerifiedBackup { taken: crate::backup::take_verified_of_target(run.ctx, &run.env, &run.progress)? })
         }
 
         /// The backup file.
         pub(crate) fn path(&self) -> &Utf8Path {
-            &self.path
+            &self.taken.path
         }
 
         /// Where the database this is a backup of was reached when it was
         /// taken (contains the password): a restore replays there, not
         /// where a URL derived before the prompt and the lock pointed.
         pub(crate) fn target_url(&self) -> &str {
-            &self.target_url
+            &self.taken.target_url
         }
     }
 }
